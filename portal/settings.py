@@ -1,0 +1,217 @@
+"""Django settings for OpenDEX.
+
+Everything that differs between machines comes from the environment (see README, "Configuration").
+With ``DATABASE_URL`` unset the project runs on its private PostgreSQL cluster (``portal.pgcluster``),
+starting it if needed, so that management commands and tests use the same database as ``make run``.
+"""
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import quote
+
+import dj_database_url
+
+from portal import pgcluster
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("OPENDEX_DATA_DIR", BASE_DIR / ".data"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def private_secret(filename: str, generate) -> str:
+    """A secret kept in the private data dir, generated on first use (mode 0600)."""
+    path = DATA_DIR / filename
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(generate())
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or private_secret("secret_key", lambda: secrets.token_urlsafe(50))
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+OPENDEX_SECRETS_KEY = os.environ.get("OPENDEX_SECRETS_KEY") or private_secret("secrets.key", _fernet_key)
+
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,.localhost").split(",")
+                 if h.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "oauth2_provider",
+    "django_celery_beat",
+    "portal",
+    "engine",
+    "remote_actions",
+    "exporters",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+# Documented paths answer exactly as written, never with a trailing-slash redirect.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# -- Database ---------------------------------------------------------------------------------
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+else:
+    _cluster = pgcluster.Cluster(DATA_DIR)
+    _cluster.ensure_running()
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            **_cluster.connection_info().as_django(),
+            "CONN_MAX_AGE": 60,
+        }
+    }
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Tests name their database after the main one so parallel checkouts sharing a server do not clash.
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}"}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "portal.Account"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Without collectstatic (tests, management commands) whitenoise serves from the finders.
+WHITENOISE_USE_FINDERS = True
+
+LOGIN_URL = "admin:login"
+
+# -- REST framework -----------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# -- OAuth 2.0 (client credentials, 15-minute tokens) ------------------------------------------
+
+OAUTH2_PROVIDER_APPLICATION_MODEL = "portal.ApiCredential"
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 900,
+    "SCOPES": {
+        "service:integration": "All public APIs",
+        "nql": "NQL API",
+        "remote_actions": "Remote actions API",
+    },
+    "PKCE_REQUIRED": False,
+}
+
+# -- Authentication throttling (platform.md) ---------------------------------------------------
+
+AUTH_THROTTLE_WINDOW_SECONDS = 300
+AUTH_THROTTLE_MAX_FAILURES_PER_ACCOUNT = 10
+AUTH_THROTTLE_MAX_FAILURES_PER_ADDRESS = 100
+
+# -- Celery -------------------------------------------------------------------------------------
+
+
+def _sqlalchemy_url(scheme: str) -> str:
+    db = DATABASES["default"]
+    credentials = quote(db.get("USER") or "", safe="")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host, port = db.get("HOST") or "", db.get("PORT") or ""
+    name = quote(db["NAME"], safe="")
+    if host.startswith("/"):
+        # Unix socket: the directory and port travel as query parameters.
+        query = f"?host={quote(host, safe='')}" + (f"&port={port}" if port else "")
+        return f"{scheme}://{credentials}@/{name}{query}"
+    netloc = host + (f":{port}" if port else "")
+    return f"{scheme}://{credentials}@{netloc}/{name}"
+
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or _sqlalchemy_url("sqla+postgresql+psycopg")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or _sqlalchemy_url("db+postgresql+psycopg")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.5}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True  # a crashed worker's task is delivered again
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# -- Logging: never a secret, always to stderr ---------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import path
+
+admin.site.site_header = "OpenDEX portal"
+admin.site.site_title = "OpenDEX"
+admin.site.index_title = "Configuration"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]

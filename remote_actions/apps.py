@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RemoteActionsConfig(AppConfig):
+    name = "remote_actions"
+    verbose_name = "Remote actions"
