@@ -114,8 +114,9 @@ else:
     }
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Tests name their database after the main one so parallel checkouts sharing a server do not clash.
-DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}"}
+# Tests name their database after the main one; OPENDEX_TEST_DB lets concurrent runs on one server
+# keep apart.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("OPENDEX_TEST_DB") or f"test_{DATABASES['default']['NAME']}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "portal.Account"
