@@ -8,11 +8,11 @@ starting it if needed, so that management commands and tests use the same databa
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import quote
 
 import dj_database_url
 
 from portal import pgcluster
+from portal.database import database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("OPENDEX_DATA_DIR", BASE_DIR / ".data"))
@@ -178,24 +178,12 @@ AUTH_THROTTLE_MAX_FAILURES_PER_ADDRESS = 100
 # -- Celery -------------------------------------------------------------------------------------
 
 
-def _sqlalchemy_url(scheme: str) -> str:
-    db = DATABASES["default"]
-    credentials = quote(db.get("USER") or "", safe="")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host, port = db.get("HOST") or "", db.get("PORT") or ""
-    name = quote(db["NAME"], safe="")
-    if host.startswith("/"):
-        # Unix socket: the directory and port travel as query parameters.
-        query = f"?host={quote(host, safe='')}" + (f"&port={port}" if port else "")
-        return f"{scheme}://{credentials}@/{name}{query}"
-    netloc = host + (f":{port}" if port else "")
-    return f"{scheme}://{credentials}@{netloc}/{name}"
-
-
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or _sqlalchemy_url("sqla+postgresql+psycopg")
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or _sqlalchemy_url("db+postgresql+psycopg")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.5}
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or database_url(
+    DATABASES["default"], "sqla+postgresql+psycopg", socket_in_query=True
+)
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or database_url(
+    DATABASES["default"], "db+postgresql+psycopg", socket_in_query=True
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True  # a crashed worker's task is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

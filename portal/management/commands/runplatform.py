@@ -1,0 +1,119 @@
+"""``manage.py runplatform``: the whole platform in one terminal (what ``make run`` starts).
+
+Migrates, seeds demo data when the database is empty, then runs the web server (gunicorn), a Celery
+worker and Celery beat as child processes, prints where to go and how to sign in, and stops all of
+them on Ctrl-C (or SIGTERM). If one child dies, the others are stopped too.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from portal.models import Account
+
+STOP_GRACE_SECONDS = 15
+
+
+def demo_password() -> str:
+    """``DEMO_PASSWORD``, else the one generated at first seeding (kept in the private data dir)."""
+    if os.environ.get("DEMO_PASSWORD"):
+        return os.environ["DEMO_PASSWORD"]
+    path = settings.DATA_DIR / "demo_password"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(12))
+    return path.read_text().strip()
+
+
+class Command(BaseCommand):
+    help = "Runs the platform: migrations, demo data if empty, web server, Celery worker and beat."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+
+    def handle(self, *args, port: int, host: str, workers: int, **options):
+        self.stderr.write("Applying migrations...")
+        call_command("migrate", interactive=False, verbosity=0)
+        password = demo_password()
+        if not Account.objects.exists():
+            self.stderr.write("Empty database: seeding demo data...")
+            call_command("seed_demo", password=password, stdout=sys.stderr)
+        processes = self._start_children(host, port, workers)
+        self._print_banner(host, port, password)
+        return self._supervise(processes)
+
+    def _start_children(self, host: str, port: int, workers: int) -> dict[str, subprocess.Popen]:
+        python = sys.executable
+        commands = {
+            "web": [python, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"{host}:{port}",
+                    "--workers", str(workers), "--worker-class", "gthread", "--threads", "8",
+                    "--timeout", "300", "--access-logfile", "-", "--log-level", "info"],
+            "worker": [python, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
+                       "--concurrency", "2", "--hostname", "worker@%h"],
+            "beat": [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
+                     "--schedule", str(settings.DATA_DIR / "celerybeat-schedule")],
+        }
+        return {name: subprocess.Popen(argv, cwd=settings.BASE_DIR) for name, argv in commands.items()}
+
+    def _print_banner(self, host: str, port: int, password: str) -> None:
+        shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+        base = f"http://{shown_host}:{port}"
+        accounts = "admin, analyst, partial, viewer, actor, editor, europe, actor_eu"
+        lines = [
+            "",
+            "OpenDEX is running (web, Celery worker, Celery beat). Ctrl-C stops everything.",
+            f"  Portal (admin):   {base}/admin/",
+            f"  Accounts:         {accounts}",
+            f"  Password:         {password}",
+            f"  API credentials:  demo-client / {password}, demo-nql-only / {password}",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()
+
+    def _supervise(self, processes: dict[str, subprocess.Popen]) -> None:
+        stopping = False
+
+        def request_stop(signum, _frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        failed = None
+        while not stopping:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    failed = name
+                    stopping = True
+                    break
+            time.sleep(0.3)
+        self._stop_children(processes)
+        if failed:
+            self.stderr.write(f"The {failed} process exited with status {processes[failed].returncode}.")
+            sys.exit(1)
+        self.stderr.write("Stopped web, worker and beat.")
+
+    def _stop_children(self, processes: dict[str, subprocess.Popen]) -> None:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
