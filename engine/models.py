@@ -230,6 +230,9 @@ class Event(models.Model):
         abstract = True
         ordering = ["-start_time"]
 
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} {self.pk} on device {self.device_id} at {self.start_time:%Y-%m-%d %H:%M:%S}"
+
     @classmethod
     def time_indexes(cls, table: str) -> list[models.Index]:
         return [
@@ -267,6 +270,9 @@ class Crash(models.Model):
             models.Index(fields=["device", "time"], name="crash_device_time"),
             models.Index(fields=["time"], name="crash_time"),
         ]
+
+    def __str__(self) -> str:
+        return f"crash {self.pk} on device {self.device_id} at {self.time:%Y-%m-%d %H:%M:%S}"
 
 
 class Connection(Event):

@@ -246,3 +246,6 @@ class AuthenticationFailure(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["kind", "key", "at"], name="auth_failure_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} at {self.at:%Y-%m-%d %H:%M:%S}"

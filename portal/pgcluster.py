@@ -25,12 +25,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_ROOT = PROJECT_DIR / ".data"
+# The private data dir (OPENDEX_DATA_DIR overrides it, e.g. for a second platform on one checkout).
+DEFAULT_ROOT = Path(os.environ.get("OPENDEX_DATA_DIR") or PROJECT_DIR / ".data")
 DB_USER = "opendex"
 DB_NAME = "opendex"
 # A Unix socket path may not exceed 107 bytes; ".s.PGSQL.NNNNN" takes 14 of them.
@@ -101,8 +101,8 @@ class ConnectionInfo:
 class Cluster:
     """One private cluster rooted at ``root`` (``root/pg`` holds the data directory)."""
 
-    def __init__(self, root: Path = DEFAULT_ROOT):
-        self.root = Path(root).resolve()
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root or DEFAULT_ROOT).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.lock_path = self.root / "pg.lock"
         home = self.root

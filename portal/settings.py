@@ -15,7 +15,7 @@ from portal import pgcluster
 from portal.database import database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("OPENDEX_DATA_DIR", BASE_DIR / ".data"))
+DATA_DIR = pgcluster.DEFAULT_ROOT
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -139,6 +139,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

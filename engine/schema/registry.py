@@ -149,7 +149,8 @@ def _field(name: str, type_: FieldType, *, nql=SAME, column: str | None = None, 
     )
 
 
-S, E, I, R, B = FieldType.STRING, FieldType.ENUM, FieldType.INT, FieldType.REAL, FieldType.BOOL
+# Short names keep the table declarations below readable as a table.
+S, E, INT = FieldType.STRING, FieldType.ENUM, FieldType.INT
 DT, DUR, BY, PCT, IP, UID, ID = (FieldType.DATETIME, FieldType.DURATION, FieldType.BYTES, FieldType.PERCENT,
                                  FieldType.IP, FieldType.UID, FieldType.ID)
 PLATFORMS = ("windows", "mac_os", "mobile")
@@ -203,7 +204,7 @@ TABLES: tuple[Table, ...] = (
         _field("device_model", S, nql="hardware.model"),
         _field("device_serial_number", S, nql="hardware.serial_number", privacy=Privacy.DEVICE),
         _field("total_ram", BY, nql="hardware.memory"),
-        _field("number_of_cpus", I, nql="hardware.number_of_cpus"),
+        _field("number_of_cpus", INT, nql="hardware.number_of_cpus"),
         _field("cpu_model", S, nql="hardware.cpu_model"),
         _field("system_drive_capacity", BY, nql="hardware.system_drive_capacity"),
         _field("system_drive_free_space", BY, nql="hardware.system_drive_free_space"),
@@ -278,7 +279,7 @@ TABLES: tuple[Table, ...] = (
     )),
     Table("port", "port", "ports", "engine_port", TableKind.OBJECT, fields=(
         _id(),
-        _field("port_number", I),
+        _field("port_number", INT),
         _field("protocol", E, enum=("tcp", "udp")),
     )),
     # -- events ---------------------------------------------------------------------------------
@@ -289,7 +290,7 @@ TABLES: tuple[Table, ...] = (
               _field("duration", DUR),
               _field("cpu_time", DUR),
               _field("memory", BY),
-              _field("number_of_crashes", I),
+              _field("number_of_crashes", INT),
               _field("binary_path", S),
           ), links=(_device_link(), _user_link(), _binary_link())),
     Table("crash", "crash", "execution.crashes", "engine_crash", TableKind.EVENT,
@@ -306,7 +307,7 @@ TABLES: tuple[Table, ...] = (
               _field("incoming_traffic", BY),
               _field("outgoing_traffic", BY),
               _field("network_response_time", DUR),
-              _field("number_of_connections", I),
+              _field("number_of_connections", INT),
           ), links=(_device_link(), _user_link(), _binary_link(),
                     Link("destination", "destination", "destination_id"),
                     Link("port", "port", "port_id"))),
@@ -315,11 +316,11 @@ TABLES: tuple[Table, ...] = (
               *_event_times(),
               _field("url_path", S),
               _field("protocol", E, enum=("http", "https")),
-              _field("http_status", I),
+              _field("http_status", INT),
               _field("response_time", DUR),
               _field("incoming_traffic", BY),
               _field("outgoing_traffic", BY),
-              _field("number_of_requests", I),
+              _field("number_of_requests", INT),
           ), links=(_device_link(), _user_link(), _binary_link(),
                     Link("domain", "domain", "domain_id"))),
     Table("event", "event", "device_performance.events", "engine_event", TableKind.EVENT,
@@ -349,25 +350,25 @@ def _counts(table: str) -> AggregateForm:
 
 
 AGGREGATES: tuple[Aggregate, ...] = (
-    Aggregate("number_of_executions", I, (_counts("execution"),), "Execution rows."),
+    Aggregate("number_of_executions", INT, (_counts("execution"),), "Execution rows."),
     # Over crash rows, a count; over executions, the crashes each execution recorded.
-    Aggregate("number_of_crashes", I, (
+    Aggregate("number_of_crashes", INT, (
         _counts("crash"),
         AggregateForm("execution", "sum", "number_of_crashes"),
     ), "Crashes."),
-    Aggregate("number_of_connections", I, (_counts("connection"),), "Connection rows."),
-    Aggregate("number_of_failed_connections", I, (
+    Aggregate("number_of_connections", INT, (_counts("connection"),), "Connection rows."),
+    Aggregate("number_of_failed_connections", INT, (
         AggregateForm("connection", "count", condition=Condition("status", "in", CONNECTION_FAILURES)),
     ), "Connection rows that failed (rejected, no host, no service, timeout)."),
-    Aggregate("number_of_web_requests", I, (_counts("web_request"),), "Web request rows."),
-    Aggregate("number_of_http_errors", I, (
+    Aggregate("number_of_web_requests", INT, (_counts("web_request"),), "Web request rows."),
+    Aggregate("number_of_http_errors", INT, (
         AggregateForm("web_request", "count", condition=Condition("http_status", ">=", 400)),
     ), "Web request rows answered with an HTTP status of 400 or more."),
-    Aggregate("number_of_devices", I, tuple(AggregateForm(t, "count_distinct", "device_id") for t in _EVENT_TABLES),
+    Aggregate("number_of_devices", INT, tuple(AggregateForm(t, "count_distinct", "device_id") for t in _EVENT_TABLES),
               "Distinct devices."),
-    Aggregate("number_of_users", I, tuple(AggregateForm(t, "count_distinct", "user_id") for t in _WITH_USER),
+    Aggregate("number_of_users", INT, tuple(AggregateForm(t, "count_distinct", "user_id") for t in _WITH_USER),
               "Distinct users."),
-    Aggregate("number_of_binaries", I,
+    Aggregate("number_of_binaries", INT,
               tuple(AggregateForm(t, "count_distinct", "binary_id") for t in _WITH_BINARY),
               "Distinct binaries."),
     Aggregate("incoming_traffic", BY, (

@@ -42,14 +42,16 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+        parser.add_argument("--devices", type=int, default=1000, help="demo devices when seeding")
+        parser.add_argument("--days", type=int, default=7, help="days of demo activity when seeding")
 
-    def handle(self, *args, port: int, host: str, workers: int, **options):
+    def handle(self, *args, port: int, host: str, workers: int, devices: int, days: int, **options):
         self.stderr.write("Applying migrations...")
         call_command("migrate", interactive=False, verbosity=0)
         password = demo_password()
         if not Account.objects.exists():
             self.stderr.write("Empty database: seeding demo data...")
-            call_command("seed_demo", password=password, stdout=sys.stderr)
+            call_command("seed_demo", password=password, devices=devices, days=days, stdout=sys.stderr)
         processes = self._start_children(host, port, workers)
         self._print_banner(host, port, password)
         return self._supervise(processes)
@@ -62,8 +64,8 @@ class Command(BaseCommand):
                     "--timeout", "300", "--access-logfile", "-", "--log-level", "info"],
             "worker": [python, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
                        "--concurrency", "2", "--hostname", "worker@%h"],
-            "beat": [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
-                     "--schedule", str(settings.DATA_DIR / "celerybeat-schedule")],
+            # Schedules live in the database (django-celery-beat's DatabaseScheduler, see settings).
+            "beat": [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"],
         }
         return {name: subprocess.Popen(argv, cwd=settings.BASE_DIR) for name, argv in commands.items()}
 
