@@ -175,6 +175,8 @@ OAUTH2_PROVIDER = {
 AUTH_THROTTLE_WINDOW_SECONDS = 300
 AUTH_THROTTLE_MAX_FAILURES_PER_ACCOUNT = 10
 AUTH_THROTTLE_MAX_FAILURES_PER_ADDRESS = 100
+# Behind a reverse proxy that sets X-Forwarded-For, throttle by the last address it added.
+AUTH_THROTTLE_TRUST_X_FORWARDED_FOR = env_bool("AUTH_THROTTLE_TRUST_X_FORWARDED_FOR", False)
 
 # -- Celery -------------------------------------------------------------------------------------
 
