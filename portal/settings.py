@@ -170,6 +170,10 @@ OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": False,
 }
 
+# -- Query engine ---------------------------------------------------------------------------------
+
+NXQL_TIMEOUT_SECONDS = float(os.environ.get("NXQL_TIMEOUT_SECONDS", "60"))
+
 # -- Authentication throttling (platform.md) ---------------------------------------------------
 
 AUTH_THROTTLE_WINDOW_SECONDS = 300

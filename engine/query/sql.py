@@ -1,0 +1,327 @@
+"""The one SQL generator: a ``Plan`` becomes a single parameterised PostgreSQL statement.
+
+Identifiers come from the schema registry only; every value of a query travels as a named psycopg
+parameter (``%(p0)s``). Text values absent from a row (stored as ``''``) read as NULL, so that they
+render as absent and compare as absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.query import plan as p
+from engine.schema import SCHEMA, AggregateForm, FieldType, Link, Table
+
+TEXT_TYPES = frozenset({FieldType.STRING, FieldType.ENUM, FieldType.UID})
+COUNTING = frozenset({"count", "count_distinct", "sum"})
+ROUNDED_AVERAGES = frozenset({FieldType.DURATION, FieldType.BYTES, FieldType.INT})
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def pattern_to_like(pattern: str) -> str:
+    """``*`` (any run) and ``?`` (one character) to a LIKE pattern; everything else literal."""
+    return escape_like(pattern).replace("*", "%").replace("?", "_")
+
+
+@dataclass
+class Parameters:
+    values: dict[str, object] = field(default_factory=dict)
+
+    def add(self, value) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"%({name})s"
+
+
+@dataclass
+class Statement:
+    sql: str
+    params: dict[str, object]
+
+
+class _Scope:
+    """The FROM clause of one SELECT: its root alias and the joins its expressions need."""
+
+    def __init__(self, generator: SqlGenerator, root_sql: str, root_table: Table | None, prefix: str):
+        self.generator = generator
+        self.prefix = prefix
+        self.root_alias = f"{prefix}0"
+        self.root_sql = root_sql
+        self.root_table = root_table
+        self.joins: list[str] = []
+        self._aliases: dict[tuple, str] = {(): self.root_alias}
+
+    def _new_alias(self) -> str:
+        return f"{self.prefix}{len(self._aliases)}"
+
+    def alias_for(self, path: tuple[Link, ...]) -> str:
+        """The alias of the table at the end of ``path``, joining what is missing."""
+        key = tuple((link.name, link.column, link.target) for link in path)
+        if key in self._aliases:
+            return self._aliases[key]
+        parent = self.alias_for(path[:-1])
+        link = path[-1]
+        target = SCHEMA.table(link.target)
+        alias = self._new_alias()
+        nullable = any(step.nullable for step in path)
+        kind = "LEFT JOIN" if nullable else "JOIN"
+        self.joins.append(f"{kind} {target.sql_table} {alias} ON {alias}.id = {parent}.{link.column}")
+        self._aliases[key] = alias
+        return alias
+
+    def category_alias(self, column: p.CategoryColumn) -> str:
+        key = ("#category", column.category_id, *((link.name, link.column) for link in column.path))
+        if key in self._aliases:
+            return self._aliases[key]
+        owner = self.alias_for(column.path)
+        assignment = self._new_alias()
+        self._aliases[(*key, "assignment")] = assignment
+        keyword = self._new_alias()
+        self._aliases[key] = keyword
+        category = self.generator.params.add(column.category_id)
+        self.joins.append(
+            f"LEFT JOIN engine_categoryassignment {assignment} ON {assignment}.object_id = {owner}.id "
+            f"AND {assignment}.category_id = {category}"
+        )
+        self.joins.append(f"LEFT JOIN engine_keyword {keyword} ON {keyword}.id = {assignment}.keyword_id")
+        return keyword
+
+    def from_clause(self) -> str:
+        return " ".join([f"FROM {self.root_sql} {self.root_alias}", *self.joins])
+
+
+class SqlGenerator:
+    def __init__(self, query_plan: p.Plan):
+        self.plan = query_plan
+        self.params = Parameters()
+        self._activity_aliases: dict[int, tuple[str, bool]] = {}
+        self._activity_forms: dict[int, list[AggregateForm]] = {}
+        self._scopes = 0
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    def generate(self) -> Statement:
+        query_plan = self.plan
+        scope = self._root_scope()
+        where: list[str] = []
+        if isinstance(query_plan.source, Table):
+            table = query_plan.source
+            if table.is_event:
+                where.extend(self._event_restrictions(scope, table, query_plan.window))
+            elif table.key == "device":
+                where.extend(self._device_visibility(scope.root_alias))
+        for index, activity in enumerate(query_plan.activities):
+            where.extend(self._activity(scope, index, activity))
+        selected = [f"{self._expression(scope, column.expression)} AS c{number}"
+                    for number, column in enumerate(query_plan.columns)]
+        if query_plan.condition is not None:
+            where.append(self._condition(scope, query_plan.condition))
+        order = [self._ordering(scope, ordering) for ordering in query_plan.order]
+        sql = f"SELECT {', '.join(selected)} {scope.from_clause()}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if order:
+            sql += " ORDER BY " + ", ".join(order)
+        if query_plan.limit is not None:
+            sql += f" LIMIT {self.params.add(query_plan.limit)}"
+        return Statement(sql, self.params.values)
+
+    # -- sources ---------------------------------------------------------------------------------
+
+    def _new_scope(self, root_sql: str, root_table: Table | None) -> _Scope:
+        prefix = "t" if self._scopes == 0 else f"s{self._scopes}_"
+        self._scopes += 1
+        return _Scope(self, root_sql, root_table, prefix)
+
+    def _root_scope(self) -> _Scope:
+        source = self.plan.source
+        if isinstance(source, Table):
+            return self._new_scope(source.sql_table, source)
+        return self._new_scope(f"({self._pairs(source)})", None)
+
+    def _pairs(self, source: p.PairSource) -> str:
+        parts = []
+        for table, first, second in source.through:
+            scope = self._new_scope(table.sql_table, table)
+            alias = scope.root_alias
+            conditions = [f"{alias}.{first.column} IS NOT NULL", f"{alias}.{second.column} IS NOT NULL"]
+            conditions += self._event_restrictions(scope, table, source.window)
+            parts.append(
+                f"SELECT DISTINCT {alias}.{first.column} AS first_id, {alias}.{second.column} AS second_id "
+                f"{scope.from_clause()} WHERE {' AND '.join(conditions)}"
+            )
+        return " UNION ".join(parts)
+
+    def _event_restrictions(self, scope: _Scope, table: Table, window: p.TimeWindow | None) -> list[str]:
+        """The time window and the device visibility of an event table's rows."""
+        alias = scope.root_alias
+        restrictions = []
+        if window is not None:
+            time_column = f"{alias}.{table.time_column}"
+            restrictions.append(f"{time_column} >= {self.params.add(window.start)}")
+            restrictions.append(f"{time_column} < {self.params.add(window.end)}")
+        if self.plan.visibility.restricts:
+            device = scope.alias_for((table.links_by_name["device"],))
+            restrictions.extend(self._device_visibility(device))
+        return restrictions
+
+    def _device_visibility(self, device_alias: str) -> list[str]:
+        visibility = self.plan.visibility
+        restrictions = []
+        if visibility.platforms is not None:
+            restrictions.append(f"{device_alias}.platform = ANY({self.params.add(list(visibility.platforms))})")
+        if visibility.entity_ids is not None:
+            restrictions.append(f"{device_alias}.entity_id = ANY({self.params.add(list(visibility.entity_ids))})")
+        if visibility.engine_id is not None:
+            restrictions.append(f"{device_alias}.engine_id = {self.params.add(visibility.engine_id)}")
+        return restrictions
+
+    def _activity(self, scope: _Scope, index: int, activity: p.Activity) -> list[str]:
+        """Joins the activity's aggregates (or tests its existence); returns conditions to add."""
+        forms = [column.expression.form for column in self._aggregate_columns(index)]
+        forms += [ordering.expression.form for ordering in self.plan.order
+                  if isinstance(ordering.expression, p.AggregateColumn) and ordering.expression.activity == index]
+        inner = self._new_scope(activity.table.sql_table, activity.table)
+        event = inner.root_alias
+        key = f"{inner.alias_for(activity.path[:-1])}.{activity.path[-1].column}"
+        conditions = [f"{key} IS NOT NULL", *self._event_restrictions(inner, activity.table, activity.window)]
+        if activity.condition is not None:
+            conditions.append(self._condition(inner, activity.condition))
+        if not forms and activity.required:
+            conditions.insert(0, f"{key} = {scope.root_alias}.id")
+            return [f"EXISTS (SELECT 1 {inner.from_clause()} WHERE {' AND '.join(conditions)})"]
+        forms = list(dict.fromkeys(forms))
+        aggregates = ", ".join(f"{self._aggregate(event, form)} AS a{number}" for number, form in enumerate(forms))
+        alias = f"act{index}"
+        self._activity_aliases[index] = (alias, activity.required)
+        self._activity_forms[index] = forms
+        select = f"SELECT {key} AS object_id" + (f", {aggregates}" if aggregates else "")
+        subquery = f"{select} {inner.from_clause()} WHERE {' AND '.join(conditions)} GROUP BY {key}"
+        kind = "JOIN" if activity.required else "LEFT JOIN"
+        scope.joins.append(f"{kind} ({subquery}) {alias} ON {alias}.object_id = {scope.root_alias}.id")
+        return []
+
+    def _aggregate_columns(self, index: int) -> list[p.OutputColumn]:
+        return [column for column in self.plan.columns
+                if isinstance(column.expression, p.AggregateColumn) and column.expression.activity == index]
+
+    def _aggregate(self, event_alias: str, form: AggregateForm) -> str:
+        column = f"{event_alias}.{form.column}" if form.column else None
+        if form.function == "count":
+            expression = "count(*)"
+        elif form.function == "count_distinct":
+            expression = f"count(DISTINCT {column})"
+        elif form.function == "sum":
+            expression = f"sum({column})"
+        elif form.function == "avg":
+            expression = f"avg({column})"
+        else:
+            raise ValueError(f"unknown aggregate function {form.function}")
+        if form.condition is not None:
+            expression += f" FILTER (WHERE {self._fixed_condition(event_alias, form.condition)})"
+        return expression
+
+    def _fixed_condition(self, alias: str, condition) -> str:
+        column = f"{alias}.{condition.column}"
+        if condition.op == "in":
+            return f"{column} = ANY({self.params.add(list(condition.value))})"
+        if condition.op == ">=":
+            return f"{column} >= {self.params.add(condition.value)}"
+        raise ValueError(f"unknown aggregate condition {condition.op}")
+
+    # -- expressions -----------------------------------------------------------------------------
+
+    def _raw_expression(self, scope: _Scope, expression: p.Expression, empty_is_null: bool = True) -> str:
+        """The SQL of an expression; text stored empty reads as NULL unless ``empty_is_null`` is off
+        (comparisons with a value, where '' can never match and a bare column keeps indexes usable)."""
+        if isinstance(expression, p.Column):
+            path = expression.path
+            if expression.field.via:
+                owner = SCHEMA.table(path[-1].target) if path else scope.root_table
+                path = (*path, owner.links_by_name[expression.field.via])
+            sql = f"{scope.alias_for(path)}.{expression.field.column}"
+            if expression.type in TEXT_TYPES and empty_is_null:
+                sql = f"NULLIF({sql}, '')"
+            return sql
+        if isinstance(expression, p.CategoryColumn):
+            return f"{scope.category_alias(expression)}.name"
+        if isinstance(expression, p.AggregateColumn):
+            alias, _required = self._activity_aliases[expression.activity]
+            number = self._activity_forms[expression.activity].index(expression.form)
+            return f"{alias}.a{number}"
+        raise TypeError(f"not an expression: {expression!r}")
+
+    def _expression(self, scope: _Scope, expression: p.Expression) -> str:
+        sql = self._raw_expression(scope, expression)
+        if isinstance(expression, p.AggregateColumn):
+            sql = self._aggregate_value(sql, expression)
+        return sql
+
+    def _aggregate_value(self, sql: str, expression: p.AggregateColumn) -> str:
+        """Typed output of an aggregate: integers stay integers, missing activity counts zero."""
+        _alias, required = self._activity_aliases[expression.activity]
+        function = expression.form.function
+        if function in COUNTING:
+            sql = f"{sql}::bigint"
+            return sql if required else f"COALESCE({sql}, 0)"
+        if expression.type in ROUNDED_AVERAGES:
+            return f"round({sql})::bigint"
+        return f"{sql}::double precision"
+
+    def _ordering(self, scope: _Scope, ordering: p.Ordering) -> str:
+        sql = self._expression(scope, ordering.expression)
+        if ordering.expression.type in TEXT_TYPES or isinstance(ordering.expression, p.CategoryColumn):
+            sql = f'{sql} COLLATE "C"'
+        return f"{sql} {'DESC' if ordering.descending else 'ASC'} NULLS LAST"
+
+    # -- conditions ------------------------------------------------------------------------------
+
+    def _condition(self, scope: _Scope, condition: p.Condition) -> str:
+        if isinstance(condition, p.BoolOp):
+            parts = [self._condition(scope, item) for item in condition.items]
+            if condition.op == "not":
+                return f"NOT ({parts[0]})"
+            joiner = " AND " if condition.op == "and" else " OR "
+            return "(" + joiner.join(parts) + ")"
+        return self._comparison(scope, condition)
+
+    def _comparison(self, scope: _Scope, comparison: p.Comparison) -> str:
+        target = comparison.target
+        op, value = comparison.op, comparison.value
+        if op in ("is_null", "not_null"):
+            sql = self._raw_expression(scope, target)
+            return f"{sql} IS NULL" if op == "is_null" else f"{sql} IS NOT NULL"
+        sql = self._raw_expression(scope, target, empty_is_null=False)
+        textual = isinstance(target, p.CategoryColumn) or target.type in TEXT_TYPES
+        if op in ("like", "not_like"):
+            test = f"{sql} ILIKE {self.params.add(pattern_to_like(value))}"
+            return test if op == "like" else f"({sql} IS NULL OR NOT {test})"
+        if op in ("contains", "not_contains"):
+            test = f"{sql} ILIKE {self.params.add('%' + escape_like(value) + '%')}"
+            return test if op == "contains" else f"({sql} IS NULL OR NOT {test})"
+        if op in ("inside", "not_inside"):
+            test = f"{sql} <<= {self.params.add(str(value))}::inet"
+            return test if op == "inside" else f"({sql} IS NULL OR NOT {test})"
+        if op in ("in", "not_in"):
+            values = [v.lower() for v in value] if textual else list(value)
+            subject = f"lower({sql})" if textual else sql
+            test = f"{subject} = ANY({self.params.add(values)})"
+            return test if op == "in" else f"({sql} IS NULL OR NOT {test})"
+        if textual and op in ("eq", "ne"):
+            # Enums are stored as lowercase words: compared as they are, an index on them still works.
+            subject = sql if isinstance(target, p.Column) and target.type is FieldType.ENUM else f"lower({sql})"
+            test = f"{subject} = {self.params.add(value.lower())}"
+            return test if op == "eq" else f"({sql} IS NULL OR NOT {test})"
+        if op == "ne":
+            return f"{sql} IS DISTINCT FROM {self.params.add(value)}"
+        symbol = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
+        if textual:
+            sql = f'{sql} COLLATE "C"'
+        return f"{sql} {symbol} {self.params.add(value)}"
+
+
+def generate(query_plan: p.Plan) -> Statement:
+    return SqlGenerator(query_plan).generate()

@@ -1,0 +1,156 @@
+"""Running queries: visibility, compilation, streaming execution, category updates.
+
+Views, management commands and tasks call these; the query languages stay free of Django.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+
+from engine.models import Engine
+from engine.nxql.compiler import compile_nxql
+from engine.nxql.parser import parse, substitute_templates
+from engine.query import plan as p
+from engine.query.build import CompileContext
+from engine.query.catalog import LazyCatalog
+from engine.query.errors import QueryError, QueryTimeout
+from engine.query.render import ResultColumn
+from engine.query.sql import generate
+
+logger = logging.getLogger(__name__)
+
+PLATFORMS = ("windows", "mac_os", "mobile")
+DEFAULT_PLATFORMS = ("windows", "mac_os")
+FETCH_BATCH_ROWS = 5000
+
+
+def parse_platforms(values: Sequence[str]) -> tuple[str, ...]:
+    """Platforms from repeated and/or comma-separated values; none given means windows and mac_os."""
+    found: list[str] = []
+    for value in values:
+        for item in value.split(","):
+            name = item.strip().lower()
+            if not name:
+                continue
+            if name not in PLATFORMS:
+                raise QueryError(f"unknown platform '{item.strip()}'", options=PLATFORMS)
+            if name not in found:
+                found.append(name)
+    return tuple(found) or DEFAULT_PLATFORMS
+
+
+def engine_for_host(host: str | None) -> Engine | None:
+    """The Engine whose address is the request's host name (port ignored), if any."""
+    if not host:
+        return None
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return Engine.objects.filter(address__iexact=name.strip("[]")).first()
+
+
+def visibility_for(account, platforms: Sequence[str] | None, host: str | None = None) -> p.Visibility:
+    """Devices ``account`` may see: its view domain, the platforms asked for, the Engine addressed."""
+    entity_ids = None
+    view_domain = account.profile.view_domain if account is not None else None
+    if view_domain is not None:
+        entity_ids = tuple(sorted(view_domain.entity_ids()))
+    engine = engine_for_host(host)
+    return p.Visibility(
+        platforms=tuple(platforms) if platforms is not None else None,
+        entity_ids=entity_ids,
+        engine_id=engine.pk if engine else None,
+    )
+
+
+def compile_nxql_text(text: str, *, visibility: p.Visibility, template_values: dict[str, str] | None = None,
+                      can_edit_categories: bool = False, now: datetime | None = None) -> p.Plan | p.UpdatePlan:
+    """Text (with ``%N`` placeholders) to a plan; raises ``QueryError`` (400) or ``QueryForbidden``."""
+    text = substitute_templates(text, template_values or {})
+    tree = parse(text)
+    context = CompileContext(now=now or datetime.now(UTC), categories=LazyCatalog(), visibility=visibility)
+    return compile_nxql(tree, context, can_edit_categories=can_edit_categories)
+
+
+# -- execution ----------------------------------------------------------------------------------
+
+
+@dataclass
+class QueryResult:
+    """Columns and a lazy stream of rows (the database cursor stays open while rows are read)."""
+
+    columns: list[ResultColumn]
+    rows: Iterator[tuple]
+
+
+def _timeout_seconds(timeout: float | None) -> float:
+    return timeout if timeout is not None else float(getattr(settings, "NXQL_TIMEOUT_SECONDS", 60))
+
+
+def _row_batches(statement, timeout: float) -> Iterator[list[tuple]]:
+    """Fetches the statement's rows through a server-side cursor, in batches, inside one transaction."""
+    with transaction.atomic():
+        connection.ensure_connection()
+        raw = connection.connection
+        with raw.cursor() as settings_cursor:
+            settings_cursor.execute("SELECT set_config('statement_timeout', %s, true)",
+                                    [f"{int(timeout * 1000)}ms"])
+        try:
+            with raw.cursor(name="opendex_result") as cursor:
+                cursor.itersize = FETCH_BATCH_ROWS
+                cursor.execute(statement.sql, statement.params)
+                while True:
+                    batch = cursor.fetchmany(FETCH_BATCH_ROWS)
+                    yield batch
+                    if len(batch) < FETCH_BATCH_ROWS:
+                        return
+        except psycopg.errors.QueryCanceled:
+            raise QueryTimeout(f"the query ran longer than {timeout:g} seconds and was cancelled") from None
+
+
+def execute(query_plan: p.Plan, timeout: float | None = None) -> QueryResult:
+    """Runs a plan. The first batch is read before returning, so time-outs and database errors
+    surface here, before any byte of an answer is sent."""
+    statement = generate(query_plan)
+    batches = _row_batches(statement, _timeout_seconds(timeout))
+    first = next(batches)
+
+    def rows() -> Iterator[tuple]:
+        yield from first
+        for batch in batches:
+            yield from batch
+
+    columns = [ResultColumn(column.name, column.type) for column in query_plan.columns]
+    return QueryResult(columns, rows())
+
+
+def apply_update(update: p.UpdatePlan, timeout: float | None = None) -> int:
+    """Sets the categories of every object the update selects, in one transaction; the count."""
+    statement = generate(update.selection)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)",
+                       [f"{int(_timeout_seconds(timeout) * 1000)}ms"])
+        try:
+            cursor.execute(statement.sql, statement.params)
+            ids = [row[0] for row in cursor.fetchall()]
+            for assignment in update.assignments:
+                cursor.execute(
+                    "DELETE FROM engine_categoryassignment WHERE category_id = %s AND object_id = ANY(%s)",
+                    [assignment.category_id, ids],
+                )
+                if assignment.keyword_id is not None:
+                    cursor.execute(
+                        "INSERT INTO engine_categoryassignment (category_id, keyword_id, object_id) "
+                        "SELECT %s, %s, unnest(%s::bigint[])",
+                        [assignment.category_id, assignment.keyword_id, ids],
+                    )
+        except OperationalError as error:
+            if isinstance(error.__cause__, psycopg.errors.QueryCanceled):
+                raise QueryTimeout("the update ran too long and was cancelled") from None
+            raise
+    return len(ids)
