@@ -33,9 +33,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import threading
+import time
 from collections.abc import Iterable
 
-from django.contrib.auth import authenticate
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
 from rest_framework import HTTP_HEADER_ENCODING, exceptions
 from rest_framework import authentication as drf_authentication
 
@@ -91,6 +96,53 @@ def parse_basic_header(request) -> tuple[str, str] | None:
     return username, password
 
 
+class VerifiedCredentials:
+    """Remembers, for a short while and in this process only, credentials Argon2 has accepted.
+
+    Clients of the Basic endpoints send the password with every request; an Argon2 check costs tens of
+    milliseconds, more than a typical query. An entry is keyed by an HMAC of the name and password
+    (the password itself is never kept) and holds the account id and its password hash at the time:
+    a changed password, a deactivated account or an expired entry means a full check again.
+    """
+
+    def __init__(self, ttl_seconds: float = 60.0, max_entries: int = 10_000):
+        self.ttl_seconds, self.max_entries = ttl_seconds, max_entries
+        self._entries: dict[bytes, tuple[float, int, str]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(username: str, password: str) -> bytes:
+        message = f"{username}\x00{password}".encode("utf-8", "surrogatepass")
+        return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()
+
+    def account(self, username: str, password: str):
+        key = self._key(username, password)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        _expires, account_id, password_hash = entry
+        account = get_user_model().objects.select_related("profile").filter(pk=account_id).first()
+        if (account is None or not account.is_active or account.password != password_hash
+                or account.get_username() != username):
+            return None
+        return account
+
+    def remember(self, username: str, password: str, account) -> None:
+        key = self._key(username, password)
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + self.ttl_seconds, account.pk, account.password)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+verified_credentials = VerifiedCredentials()
+
+
 def check_credentials(request, username: str, password: str):
     """The active account with these credentials, after the throttling check.
 
@@ -100,13 +152,16 @@ def check_credentials(request, username: str, password: str):
     """
     address = throttling.client_address(request)
     throttling.check(username, address)
-    account = None
+    account = verified_credentials.account(username, password)
+    if account is not None:
+        return account
     if "\x00" not in username:  # PostgreSQL cannot even look such a name up: no account has it.
         # The model backend rejects inactive accounts after checking the password (same timing).
         account = authenticate(request=request, username=username, password=password)
     if account is None or not account.is_active:
         throttling.record_failure(username, address)
         raise InvalidCredentials()
+    verified_credentials.remember(username, password, account)
     return account
 
 

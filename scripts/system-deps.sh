@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the project needs when they are missing (PostgreSQL server).
+# Installs the Debian packages the project needs when they are missing: the PostgreSQL server, and
+# Chromium with its driver for the browser tests of the pages.
 set -euo pipefail
 
 have_postgres() {
@@ -9,6 +10,8 @@ have_postgres() {
 missing=()
 have_postgres || missing+=(postgresql)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

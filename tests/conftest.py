@@ -17,3 +17,13 @@ def make_account(db):
         return account
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _forget_verified_credentials():
+    """Each test starts with an empty cache of verified Basic credentials."""
+    from portal.authentication import verified_credentials
+
+    verified_credentials.clear()
+    yield
+    verified_credentials.clear()

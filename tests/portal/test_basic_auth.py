@@ -435,3 +435,41 @@ def test_plain_django_view(fast_account, call, client):
     response = call("/plain", basic("alice"))
     assert (response.status_code, response["Retry-After"]) == (429, "300")
     assert response.json() == {"plain_error": 429, "code": "authentication_throttled"}
+
+
+# -- verified-credentials cache ---------------------------------------------------------------------
+
+
+@pytest.mark.urls("tests.portal.basic_auth_urls")
+def test_a_changed_password_is_refused_at_once_despite_the_verification_cache(client, make_account):
+    account = make_account("cached", password="first-password-1", finder_access=True)
+    header = basic("cached", "first-password-1")
+    assert client.get("/finder", HTTP_AUTHORIZATION=header).status_code == 200
+    account.set_password("second-password-2")
+    account.save()
+    assert client.get("/finder", HTTP_AUTHORIZATION=header).status_code == 401
+    assert client.get("/finder", HTTP_AUTHORIZATION=basic("cached", "second-password-2")).status_code == 200
+
+
+@pytest.mark.urls("tests.portal.basic_auth_urls")
+def test_a_deactivated_account_is_refused_at_once_despite_the_verification_cache(client, make_account):
+    account = make_account("leaving", password="first-password-1", finder_access=True)
+    header = basic("leaving", "first-password-1")
+    assert client.get("/finder", HTTP_AUTHORIZATION=header).status_code == 200
+    account.is_active = False
+    account.save()
+    assert client.get("/finder", HTTP_AUTHORIZATION=header).status_code == 401
+
+
+@pytest.mark.urls("tests.portal.basic_auth_urls")
+def test_repeated_requests_skip_the_password_hash_check(client, make_account, monkeypatch):
+    make_account("repeat", password="first-password-1", finder_access=True)
+    header = basic("repeat", "first-password-1")
+    assert client.get("/finder", HTTP_AUTHORIZATION=header).status_code == 200
+    from django.contrib.auth import base_user
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the password hash was checked again")
+
+    monkeypatch.setattr(base_user, "check_password", refuse)
+    assert client.get("/finder", HTTP_AUTHORIZATION=header).status_code == 200
