@@ -165,7 +165,9 @@ class Account(AbstractUser):
         ordering = ["username"]
 
     def save(self, *args, **kwargs) -> None:
-        if not self.is_superuser and self.profile_id:
+        if self.is_superuser:
+            self.is_staff = True
+        elif self.profile_id:
             self.is_staff = Profile.objects.filter(pk=self.profile_id, administration=True).exists()
         super().save(*args, **kwargs)
 

@@ -148,6 +148,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "admin:login"
+# Messages (such as a new API credential's secret, shown once) stay server-side, not in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # -- REST framework -----------------------------------------------------------------------------
 
