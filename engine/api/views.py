@@ -6,8 +6,9 @@ import logging
 import uuid
 
 from django.http import HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +20,7 @@ from engine.query import plan as p
 from engine.query.errors import QueryError
 from engine.query.render import CONTENT_TYPES, FORMATS, ResultColumn, error_page, render
 from engine.schema import FieldType
+from engine.schema.completion import completion_data
 from portal.authentication import BasicEndpointMixin, basic_authenticate, error_status_and_headers
 from portal.models import PlatformSettings
 from portal.permissions import DataPrivacyNone, HasFinderAccess
@@ -111,3 +113,12 @@ class EngineList(BasicEndpointMixin, APIView):
     def permission_denied(self, request, message=None, code=None):
         # Accounts without finder access are rejected like wrong credentials (as for /2/query).
         raise exceptions.NotAuthenticated()
+
+
+@require_safe
+def nxql_editor(request) -> HttpResponse:
+    """``GET /2/editor/nxql_editor.html``: the NXQL editor page (no authentication to load it).
+
+    The page calls ``/2/query`` from the browser with the credentials typed into it; the schema
+    registry is embedded for completion of table, field and aggregate names."""
+    return TemplateResponse(request, "engine/nxql_editor.html", {"completion": completion_data()})
