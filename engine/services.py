@@ -6,13 +6,15 @@ Views, management commands and tasks call these; the query languages stay free o
 from __future__ import annotations
 
 import logging
+import math
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from engine.models import Engine
 from engine.nxql.compiler import compile_nxql
@@ -88,20 +90,22 @@ class QueryResult:
     rows: Iterator[tuple]
 
 
-def _timeout_seconds(timeout: float | None) -> float:
-    return timeout if timeout is not None else float(getattr(settings, "NXQL_TIMEOUT_SECONDS", 60))
+def _timeout_setting(timeout: float | None) -> str:
+    """PostgreSQL's statement_timeout for a limit in seconds (at least 1 ms: 0 would mean none)."""
+    seconds = timeout if timeout is not None else float(settings.NXQL_TIMEOUT_SECONDS)
+    return f"{max(1, math.ceil(seconds * 1000))}ms"
 
 
-def _row_batches(statement, timeout: float) -> Iterator[list[tuple]]:
+def _row_batches(statement, timeout: str) -> Iterator[list[tuple]]:
     """Fetches the statement's rows through a server-side cursor, in batches, inside one transaction."""
     with transaction.atomic():
         connection.ensure_connection()
         raw = connection.connection
         with raw.cursor() as settings_cursor:
-            settings_cursor.execute("SELECT set_config('statement_timeout', %s, true)",
-                                    [f"{int(timeout * 1000)}ms"])
+            settings_cursor.execute("SELECT set_config('statement_timeout', %s, true)", [timeout])
         try:
-            with raw.cursor(name="opendex_result") as cursor:
+            # A name of its own: a connection may hold more than one open result.
+            with raw.cursor(name=f"result_{uuid.uuid4().hex}") as cursor:
                 cursor.itersize = FETCH_BATCH_ROWS
                 cursor.execute(statement.sql, statement.params)
                 while True:
@@ -110,14 +114,30 @@ def _row_batches(statement, timeout: float) -> Iterator[list[tuple]]:
                     if len(batch) < FETCH_BATCH_ROWS:
                         return
         except psycopg.errors.QueryCanceled:
-            raise QueryTimeout(f"the query ran longer than {timeout:g} seconds and was cancelled") from None
+            raise QueryTimeout(f"the query ran longer than {timeout} and was cancelled") from None
+        except psycopg.Error as error:
+            refusal = _refusal(error)
+            if refusal is None:
+                raise
+            raise refusal from None
+
+
+def _refusal(error: psycopg.Error) -> QueryError | None:
+    """The 400 for a query PostgreSQL refuses for its size (SQLSTATE class 54, program limit
+    exceeded) or its values (class 22, data exception); None for any other error."""
+    state = error.sqlstate or ""
+    if state.startswith("54"):
+        return QueryError("the query is too complex to run")
+    if state.startswith("22"):
+        return QueryError(f"a value of the query is out of range: {error.diag.message_primary}")
+    return None
 
 
 def execute(query_plan: p.Plan, timeout: float | None = None) -> QueryResult:
     """Runs a plan. The first batch is read before returning, so time-outs and database errors
     surface here, before any byte of an answer is sent."""
     statement = generate(query_plan)
-    batches = _row_batches(statement, _timeout_seconds(timeout))
+    batches = _row_batches(statement, _timeout_setting(timeout))
     first = next(batches)
 
     def rows() -> Iterator[tuple]:
@@ -133,8 +153,7 @@ def apply_update(update: p.UpdatePlan, timeout: float | None = None) -> int:
     """Sets the categories of every object the update selects, in one transaction; the count."""
     statement = generate(update.selection)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('statement_timeout', %s, true)",
-                       [f"{int(_timeout_seconds(timeout) * 1000)}ms"])
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [_timeout_setting(timeout)])
         try:
             cursor.execute(statement.sql, statement.params)
             ids = [row[0] for row in cursor.fetchall()]
@@ -149,8 +168,12 @@ def apply_update(update: p.UpdatePlan, timeout: float | None = None) -> int:
                         "SELECT %s, %s, unnest(%s::bigint[])",
                         [assignment.category_id, assignment.keyword_id, ids],
                     )
-        except OperationalError as error:
-            if isinstance(error.__cause__, psycopg.errors.QueryCanceled):
+        except DatabaseError as error:
+            cause = error.__cause__
+            if isinstance(cause, psycopg.errors.QueryCanceled):
                 raise QueryTimeout("the update ran too long and was cancelled") from None
-            raise
+            refusal = _refusal(cause) if isinstance(cause, psycopg.Error) else None
+            if refusal is None:
+                raise
+            raise refusal from None
     return len(ids)

@@ -6,8 +6,8 @@ from engine.models import Engine
 class EngineSerializer(serializers.ModelSerializer):
     """An Engine as the List Engines API answers it (``nxql.md``)."""
 
-    databaseUID = serializers.CharField(source="database_uid")  # noqa: N815 - documented name
-    machineID = serializers.CharField(source="machine_id")  # noqa: N815 - documented name
+    databaseUID = serializers.CharField(source="database_uid")
+    machineID = serializers.CharField(source="machine_id")
 
     class Meta:
         model = Engine

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -72,7 +73,10 @@ def query(request) -> HttpResponse:
             return error_response(403, "the Web API is not licensed")
         parameters = request.GET.copy()
         if request.method == "POST":
-            parameters.update(request.POST)
+            try:
+                parameters.update(request.POST)
+            except RequestDataTooBig:
+                raise QueryError("the request body is too large") from None
         text = parameters.get("query")
         if text is None or not text.strip():
             raise QueryError("parameter query is required")

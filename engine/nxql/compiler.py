@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 
 from engine.nxql import ast
-from engine.query import build
+from engine.query import build, literals
 from engine.query import plan as p
 from engine.query.build import CompileContext, Where, fail
 from engine.query.errors import QueryForbidden, closest_first
@@ -50,7 +50,7 @@ class _Sources:
                     raise fail("only one event table may be queried, and it must come first",
                                at(from_clause.tables[0]))
                 for table, name in zip(self.tables[1:], from_clause.tables[1:], strict=True):
-                    if table.key not in self.first.links_by_name:
+                    if build.link_path(self.first, table) is None:
                         raise fail(f"table {table.nxql} is not linked to {self.first.nxql}", at(name),
                                    closest_first(table.key, self.first.links_by_name))
             else:
@@ -63,11 +63,11 @@ class _Sources:
         pair = SCHEMA.pair(first.key, second.key)
         if pair is None:
             raise fail(f"tables {first.nxql} and {second.nxql} are not linked", at(from_clause.tables[1]))
-        through = []
-        for event_key in pair.through:
-            event = SCHEMA.table(event_key)
-            through.append((event, event.links_by_name[first.key], event.links_by_name[second.key]))
-        return p.PairSource(first, second, tuple(through))
+        through = tuple(
+            p.PairLink(event, event.links_by_name[first.key], event.links_by_name[second.key], pair.current_state)
+            for event in map(SCHEMA.table, pair.through)
+        )
+        return p.PairSource(first, second, through)
 
     @property
     def source(self) -> Table | p.PairSource:
@@ -82,8 +82,10 @@ class _Sources:
                 return (self.pair.second_link,)
         elif table is self.first:
             return ()
-        elif table.key in self.first.links_by_name:
-            return (self.first.links_by_name[table.key],)
+        else:
+            path = build.link_path(self.first, table)
+            if path is not None:
+                return path
         names = [t.nxql for t in self.tables] + list(self.first.links_by_name)
         raise fail(f"table {table.nxql} is not part of this query", at(node), closest_first(table.key, names))
 
@@ -169,8 +171,9 @@ class NxqlCompiler:
         def path_to(table: Table, node: ast.Node) -> tuple[Link, ...]:
             if table is event:
                 return ()
-            if table.key in event.links_by_name:
-                return (event.links_by_name[table.key],)
+            path = build.link_path(event, table)
+            if path is not None:
+                return path
             raise fail(f"table {table.nxql} is not linked to {event.nxql}", at(node),
                        closest_first(table.key, [event.nxql, *event.links_by_name]))
 
@@ -193,13 +196,10 @@ class NxqlCompiler:
         return SCHEMA.aggregate(name.text)
 
     def _path_from_event(self, event: Table, owner: Table, node: ast.Node) -> tuple[Link, ...]:
-        if owner.key in event.links_by_name:
-            return (event.links_by_name[owner.key],)
-        for link in event.links:  # two steps: execution -> binary -> application
-            target = SCHEMA.table(link.target)
-            if owner.key in target.links_by_name:
-                return (link, target.links_by_name[owner.key])
-        raise fail(f"table {event.nxql} is not linked to {owner.nxql}", at(node))
+        path = build.link_path(event, owner)
+        if path is None:
+            raise fail(f"table {event.nxql} is not linked to {owner.nxql}", at(node))
+        return path
 
     def _window(self, betweens: tuple[ast.Between, ...]) -> p.TimeWindow | None:
         if not betweens:
@@ -210,8 +210,6 @@ class NxqlCompiler:
         return p.TimeWindow(self._time(between.start), self._time(between.end))
 
     def _time(self, point: ast.TimePoint):
-        from engine.query import literals
-
         if point.word is not None:
             try:
                 return literals.relative_time(point.word.text, self.context.now)
@@ -359,11 +357,12 @@ class NxqlCompiler:
         if len(limits) > 1:
             raise fail("limit is given more than once", at(limits[1]))
         count = limits[0].count
-        if not count.text.isdigit():
+        try:
+            value = literals.read_integer(count.text)
+        except ValueError:
+            value = -1
+        if value < 0 or not count.text.isascii():
             raise fail(f"limit takes a whole number, not '{count.text}'", at(count))
-        value = int(count.text)
-        if value > 2**63 - 1:
-            raise fail("limit out of range", at(count))
         return value
 
 

@@ -12,7 +12,7 @@ import re
 
 from engine.nxql import ast
 from engine.nxql.lexer import NxqlLexer, tokenize
-from engine.query.errors import QueryError, position
+from engine.query.errors import LineIndex, QueryError, position
 from engine.query.plytables import build_parser
 
 MAX_QUERY_LENGTH = 1_000_000
@@ -57,7 +57,7 @@ class NxqlParser:
         """select_tail : empty
                        | select_tail order_by
                        | select_tail limit"""
-        p[0] = [] if len(p) == 2 else [*p[1], p[2]]
+        p[0] = [] if len(p) == 2 else _appended(p[1], p[2])
 
     # -- selection ------------------------------------------------------------------------------
 
@@ -76,7 +76,7 @@ class NxqlParser:
     def p_table_selections(self, p):
         """table_selections : table_selection
                             | table_selections table_selection"""
-        p[0] = [p[1]] if len(p) == 2 else [*p[1], p[2]]
+        p[0] = [p[1]] if len(p) == 2 else _appended(p[1], p[2])
 
     def p_table_selection(self, p):
         """table_selection : LPAREN name LPAREN field_refs RPAREN RPAREN
@@ -87,7 +87,7 @@ class NxqlParser:
     def p_field_refs(self, p):
         """field_refs : field_ref
                       | field_refs field_ref"""
-        p[0] = [p[1]] if len(p) == 2 else [*p[1], p[2]]
+        p[0] = [p[1]] if len(p) == 2 else _appended(p[1], p[2])
 
     def p_field_ref(self, p):
         """field_ref : name
@@ -122,14 +122,14 @@ class NxqlParser:
     def p_names(self, p):
         """names : name
                  | names name"""
-        p[0] = [p[1]] if len(p) == 2 else [*p[1], p[2]]
+        p[0] = [p[1]] if len(p) == 2 else _appended(p[1], p[2])
 
     def p_from_items(self, p):
         """from_items : empty
                       | from_items where
                       | from_items between
                       | from_items with"""
-        p[0] = [] if len(p) == 2 else [*p[1], p[2]]
+        p[0] = [] if len(p) == 2 else _appended(p[1], p[2])
 
     def p_where(self, p):
         """where : LPAREN WHERE name conditions RPAREN"""
@@ -138,7 +138,7 @@ class NxqlParser:
     def p_conditions(self, p):
         """conditions : empty
                       | conditions condition"""
-        p[0] = [] if len(p) == 2 else [*p[1], p[2]]
+        p[0] = [] if len(p) == 2 else _appended(p[1], p[2])
 
     def p_condition(self, p):
         """condition : LPAREN name field_ref value RPAREN"""
@@ -185,7 +185,7 @@ class NxqlParser:
                       | with_items where
                       | with_items between
                       | with_items compute"""
-        p[0] = [] if len(p) == 2 else [*p[1], p[2]]
+        p[0] = [] if len(p) == 2 else _appended(p[1], p[2])
 
     def p_compute(self, p):
         """compute : LPAREN COMPUTE names RPAREN"""
@@ -211,7 +211,7 @@ class NxqlParser:
     def p_assignments(self, p):
         """assignments : assignment
                        | assignments assignment"""
-        p[0] = [p[1]] if len(p) == 2 else [*p[1], p[2]]
+        p[0] = [p[1]] if len(p) == 2 else _appended(p[1], p[2])
 
     def p_assignment(self, p):
         """assignment : LPAREN SET category value RPAREN"""
@@ -231,7 +231,13 @@ class NxqlParser:
     # -- helpers --------------------------------------------------------------------------------
 
     def _pos(self, p, index: int) -> tuple[int, int]:
-        return position(p.lexer.lexdata, p.lexpos(index))
+        return p.lexer.line_index.position(p.lexpos(index))
+
+
+def _appended(items: list, item) -> list:
+    """Grows a list the grammar is building (in place: copying would make long lists quadratic)."""
+    items.append(item)
+    return items
 
 
 _PARSER = build_parser(NxqlParser(), "nxql", start="query")
@@ -254,6 +260,10 @@ def parse(text: str) -> ast.Select | ast.Update:
         raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
     if not text.strip():
         raise QueryError("the query is empty")
+    if "\x00" in text:
+        line, column = position(text, text.index("\x00"))
+        raise QueryError("the query contains a NUL character", line=line, column=column)
     text = close_parentheses(text)
-    # `empty` (the statement's `p_empty`) keeps the embedded positions relative to `text`.
-    return _PARSER.parse(text, lexer=tokenize(text))
+    lexer = tokenize(text)
+    lexer.line_index = LineIndex(text)
+    return _PARSER.parse(text, lexer=lexer)

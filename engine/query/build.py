@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from engine.query import literals
 from engine.query import plan as p
 from engine.query.catalog import CategoryCatalog, CategoryInfo
 from engine.query.errors import QueryError, closest_first
-from engine.schema import SCHEMA, Field, FieldType, Table, UnknownName
+from engine.schema import SCHEMA, Field, FieldType, Link, Table, UnknownName
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class CompileContext:
 
     now: datetime
     categories: CategoryCatalog
-    visibility: p.Visibility = p.Visibility()
+    visibility: p.Visibility = field(default_factory=p.Visibility)
 
 
 # -- names -------------------------------------------------------------------------------------
@@ -69,6 +69,20 @@ def keyword_named(category: CategoryInfo, text: str, at: Where) -> tuple[int, st
         raise fail(f"unknown keyword '{text}' for category #{category.name}", at,
                    closest_first(text, [name for _id, name in category.keywords.values()]))
     return found
+
+
+def link_path(source: Table, target: Table) -> tuple[Link, ...] | None:
+    """The links from ``source`` to ``target``: one (execution -> binary) or two (execution -> binary
+    -> application); None when the tables are not linked."""
+    for link in source.links:
+        if link.target == target.key:
+            return (link,)
+    for link in source.links:
+        middle = SCHEMA.table(link.target)
+        for second in middle.links:
+            if second.target == target.key:
+                return (link, second)
+    return None
 
 
 # -- literals ------------------------------------------------------------------------------------

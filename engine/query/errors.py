@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import difflib
 from collections.abc import Iterable
 
@@ -51,8 +52,23 @@ def closest_first(name: str, candidates: Iterable[str]) -> list[str]:
     return sorted(unique, key=distance)
 
 
+class LineIndex:
+    """Line and column of offsets in one text, in logarithmic time (queries may be megabytes long)."""
+
+    def __init__(self, text: str):
+        self.starts = [0]
+        index = text.find("\n")
+        while index != -1:
+            self.starts.append(index + 1)
+            index = text.find("\n", index + 1)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, offset)
+        return line, offset - self.starts[line - 1] + 1
+
+
 def position(text: str, offset: int) -> tuple[int, int]:
-    """1-based line and column of an offset in a query text."""
+    """1-based line and column of an offset in a query text (one look-up; see ``LineIndex``)."""
     line = text.count("\n", 0, offset) + 1
     column = offset - (text.rfind("\n", 0, offset) + 1) + 1
     return line, column

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Union
 
 from engine.schema import Aggregate, AggregateForm, Field, FieldType, Link, Table
 
@@ -54,7 +53,7 @@ class AggregateColumn:
         return self.aggregate.type
 
 
-Expression = Union[Column, CategoryColumn, AggregateColumn]
+Expression = Column | CategoryColumn | AggregateColumn
 
 # Comparison operators of a plan. `eq`/`ne` on text compare case-insensitively; `like`/`not_like` take
 # a pattern with `*` and `?`; `inside`/`not_inside` test an address against a network.
@@ -77,7 +76,7 @@ class BoolOp:
     items: tuple[Condition, ...]
 
 
-Condition = Union[Comparison, BoolOp]
+Condition = Comparison | BoolOp
 
 
 def all_of(conditions) -> Condition | None:
@@ -122,12 +121,22 @@ class Activity:
 
 
 @dataclass(frozen=True)
+class PairLink:
+    """An event table whose rows link two objects (its links to the first and to the second)."""
+
+    table: Table
+    first: Link
+    second: Link
+    current_state: tuple[str, str] | None = None  # (column, value) the pair's latest row must hold
+
+
+@dataclass(frozen=True)
 class PairSource:
     """Unique pairs of two object tables linked through the rows of event tables."""
 
     first: Table
     second: Table
-    through: tuple[tuple[Table, Link, Link], ...]  # (event table, its link to first, to second)
+    through: tuple[PairLink, ...]
     window: TimeWindow | None = None
 
     @property

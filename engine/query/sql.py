@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.query import plan as p
+from engine.query.errors import QueryError
 from engine.schema import SCHEMA, AggregateForm, FieldType, Link, Table
 
 TEXT_TYPES = frozenset({FieldType.STRING, FieldType.ENUM, FieldType.UID})
 COUNTING = frozenset({"count", "count_distinct", "sum"})
+# What one PostgreSQL statement can bind.
+MAX_PARAMETERS = 65_535
 ROUNDED_AVERAGES = frozenset({FieldType.DURATION, FieldType.BYTES, FieldType.INT})
 
 
@@ -99,6 +102,7 @@ class SqlGenerator:
         self.params = Parameters()
         self._activity_aliases: dict[int, tuple[str, bool]] = {}
         self._activity_forms: dict[int, list[AggregateForm]] = {}
+        self._visibility: list[tuple[str, str]] | None = None
         self._scopes = 0
 
     # -- entry point ---------------------------------------------------------------------------
@@ -127,6 +131,8 @@ class SqlGenerator:
             sql += " ORDER BY " + ", ".join(order)
         if query_plan.limit is not None:
             sql += f" LIMIT {self.params.add(query_plan.limit)}"
+        if len(self.params.values) > MAX_PARAMETERS:
+            raise QueryError(f"the query is too complex: it compares more than {MAX_PARAMETERS} values")
         return Statement(sql, self.params.values)
 
     # -- sources ---------------------------------------------------------------------------------
@@ -144,15 +150,25 @@ class SqlGenerator:
 
     def _pairs(self, source: p.PairSource) -> str:
         parts = []
-        for table, first, second in source.through:
+        for link in source.through:
+            table, first, second = link.table, link.first, link.second
             scope = self._new_scope(table.sql_table, table)
             alias = scope.root_alias
             conditions = [f"{alias}.{first.column} IS NOT NULL", f"{alias}.{second.column} IS NOT NULL"]
             conditions += self._event_restrictions(scope, table, source.window)
-            parts.append(
-                f"SELECT DISTINCT {alias}.{first.column} AS first_id, {alias}.{second.column} AS second_id "
-                f"{scope.from_clause()} WHERE {' AND '.join(conditions)}"
+            pair = f"{alias}.{first.column} AS first_id, {alias}.{second.column} AS second_id"
+            where = " AND ".join(conditions)
+            if link.current_state is None:
+                parts.append(f"SELECT DISTINCT {pair} {scope.from_clause()} WHERE {where}")
+                continue
+            # Pairs whose latest event leaves them in the state (a package installed, not uninstalled).
+            column, state = link.current_state
+            latest = (
+                f"SELECT DISTINCT ON ({alias}.{first.column}, {alias}.{second.column}) {pair}, "
+                f"{alias}.{column} AS state {scope.from_clause()} WHERE {where} "
+                f"ORDER BY {alias}.{first.column}, {alias}.{second.column}, {alias}.{table.time_column} DESC"
             )
+            parts.append(f"SELECT first_id, second_id FROM ({latest}) latest WHERE state = {self.params.add(state)}")
         return " UNION ".join(parts)
 
     def _event_restrictions(self, scope: _Scope, table: Table, window: p.TimeWindow | None) -> list[str]:
@@ -169,15 +185,17 @@ class SqlGenerator:
         return restrictions
 
     def _device_visibility(self, device_alias: str) -> list[str]:
-        visibility = self.plan.visibility
-        restrictions = []
-        if visibility.platforms is not None:
-            restrictions.append(f"{device_alias}.platform = ANY({self.params.add(list(visibility.platforms))})")
-        if visibility.entity_ids is not None:
-            restrictions.append(f"{device_alias}.entity_id = ANY({self.params.add(list(visibility.entity_ids))})")
-        if visibility.engine_id is not None:
-            restrictions.append(f"{device_alias}.engine_id = {self.params.add(visibility.engine_id)}")
-        return restrictions
+        if self._visibility is None:
+            # One set of parameters, however many scopes restrict their devices.
+            visibility = self.plan.visibility
+            self._visibility = []
+            if visibility.platforms is not None:
+                self._visibility.append(("platform = ANY({})", self.params.add(list(visibility.platforms))))
+            if visibility.entity_ids is not None:
+                self._visibility.append(("entity_id = ANY({})", self.params.add(list(visibility.entity_ids))))
+            if visibility.engine_id is not None:
+                self._visibility.append(("engine_id = {}", self.params.add(visibility.engine_id)))
+        return [f"{device_alias}." + test.format(placeholder) for test, placeholder in self._visibility]
 
     def _activity(self, scope: _Scope, index: int, activity: p.Activity) -> list[str]:
         """Joins the activity's aggregates (or tests its existence); returns conditions to add."""

@@ -297,6 +297,8 @@ TABLES: tuple[Table, ...] = (
           time_column="time", description="Crashes of executions.", fields=(
               _id(),
               _field("start_time", DT, nql="time", column="time"),
+              # A crash is an instant: it ends when it starts.
+              _field("end_time", DT, nql=None, column="time"),
               _field("exception_code", S),
           ), links=(_device_link(), _user_link(), _binary_link())),
     Table("connection", "connection", "connection.events", "engine_connection", TableKind.EVENT,
@@ -395,10 +397,13 @@ class ObjectPair:
     first: str
     second: str
     through: tuple[str, ...]  # event tables whose rows link the two
+    # (column, value) the latest linking row must hold for the pair to count, e.g. a package
+    # counts as on a device when its last installation event was not an uninstallation.
+    current_state: tuple[str, str] | None = None
 
 
 OBJECT_PAIRS: tuple[ObjectPair, ...] = (
-    ObjectPair("device", "package", ("installation",)),
+    ObjectPair("device", "package", ("installation",), current_state=("type", "installation")),
     ObjectPair("device", "user", ("execution", "connection", "web_request", "event")),
     ObjectPair("device", "binary", ("execution", "connection", "web_request")),
     ObjectPair("user", "binary", ("execution", "connection", "web_request")),
