@@ -7,6 +7,7 @@ them on Ctrl-C (or SIGTERM). If one child dies, the others are stopped too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -61,13 +62,17 @@ class Command(BaseCommand):
         commands = {
             "web": [python, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"{host}:{port}",
                     "--workers", str(workers), "--worker-class", "gthread", "--threads", "8",
-                    "--timeout", "300", "--access-logfile", "-", "--log-level", "info"],
+                    "--timeout", "300", "--graceful-timeout", "10", "--access-logfile", "-",
+                    "--log-level", "info"],
             "worker": [python, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
                        "--concurrency", "2", "--hostname", "worker@%h"],
             # Schedules live in the database (django-celery-beat's DatabaseScheduler, see settings).
             "beat": [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"],
         }
-        return {name: subprocess.Popen(argv, cwd=settings.BASE_DIR) for name, argv in commands.items()}
+        # Each child leads a process group of its own: Ctrl-C reaches only this supervisor, which
+        # stops the children in order and can then sweep each group, so no grandchild outlives it.
+        return {name: subprocess.Popen(argv, cwd=settings.BASE_DIR, start_new_session=True)
+                for name, argv in commands.items()}
 
     def _print_banner(self, host: str, port: int, password: str) -> None:
         shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
@@ -114,12 +119,16 @@ class Command(BaseCommand):
 
     def _stop_children(self, processes: dict[str, subprocess.Popen]) -> None:
         for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+            _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for process in processes.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        for process in processes.values():
+            _signal_group(process, signal.SIGKILL)  # whatever is left of the group, workers included
+            process.wait()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
