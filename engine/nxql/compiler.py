@@ -184,7 +184,7 @@ class NxqlCompiler:
             for name in compute.aggregates:
                 aggregate = self._aggregate_named(name, event)
                 form = aggregate.form_for(event.key)
-                computed[aggregate.name] = (p.AggregateColumn(index, aggregate, form), name)
+                computed[aggregate.name] = (p.AggregateColumn(index, form, aggregate.type), name)
         activity = p.Activity(event, path, condition, window, required=True)
         return activity, computed
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from engine.schema import Aggregate, AggregateForm, Field, FieldType, Link, Table
+from engine.schema import AggregateForm, Field, FieldType, Link, Table
 
 # -- expressions ------------------------------------------------------------------------------
 
@@ -41,19 +41,61 @@ class CategoryColumn:
 
 
 @dataclass(frozen=True)
+class Measure:
+    """An aggregate function over rows: ``count`` (of rows, or of ``target`` values when given),
+    ``count_distinct``, ``sum``, ``avg``, ``min``, ``max``; only rows meeting ``condition`` count."""
+
+    function: str
+    target: Column | CategoryColumn | AggregateColumn | None
+    condition: Condition | None
+    type: FieldType
+
+
+@dataclass(frozen=True)
 class AggregateColumn:
-    """An aggregate over the events of one activity of the plan (``Plan.activities[activity]``)."""
+    """An aggregate over the events of one activity of the plan (``Plan.activities[activity]``): a
+    registry aggregate's form (NXQL) or a measure written in the query (NQL)."""
 
     activity: int
-    aggregate: Aggregate
-    form: AggregateForm
+    form: AggregateForm | Measure
+    result_type: FieldType
 
     @property
     def type(self) -> FieldType:
-        return self.aggregate.type
+        return self.result_type
 
 
-Expression = Column | CategoryColumn | AggregateColumn
+@dataclass(frozen=True)
+class SummaryColumn:
+    """A measure over the rows of each group of a summarized plan."""
+
+    measure: Measure
+
+    @property
+    def type(self) -> FieldType:
+        return self.measure.type
+
+
+@dataclass(frozen=True)
+class BucketColumn:
+    """Of a time bucket: its ``start_time``, ``end_time`` or ``bucket_duration``."""
+
+    part: str
+
+    @property
+    def type(self) -> FieldType:
+        return FieldType.DURATION if self.part == "bucket_duration" else FieldType.DATETIME
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Rows grouped by expressions, or by time buckets of ``bucket_seconds`` on the source's time."""
+
+    group_by: tuple[Column | CategoryColumn | AggregateColumn, ...] = ()
+    bucket_seconds: int | None = None
+
+
+Expression = Column | CategoryColumn | AggregateColumn | SummaryColumn | BucketColumn
 
 # Comparison operators of a plan. `eq`/`ne` on text compare case-insensitively; `like`/`not_like` take
 # a pattern with `*` and `?`; `inside`/`not_inside` test an address against a network.
@@ -187,6 +229,7 @@ class Plan:
     order: tuple[Ordering, ...] = ()
     limit: int | None = None
     visibility: Visibility = field(default_factory=Visibility)
+    summary: Summary | None = None
 
     @property
     def root_table(self) -> Table | None:

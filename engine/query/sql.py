@@ -14,10 +14,9 @@ from engine.query.errors import QueryError
 from engine.schema import SCHEMA, AggregateForm, FieldType, Link, Table
 
 TEXT_TYPES = frozenset({FieldType.STRING, FieldType.ENUM, FieldType.UID})
-COUNTING = frozenset({"count", "count_distinct", "sum"})
 # What one PostgreSQL statement can bind.
 MAX_PARAMETERS = 65_535
-ROUNDED_AVERAGES = frozenset({FieldType.DURATION, FieldType.BYTES, FieldType.INT})
+WHOLE_NUMBERS = frozenset({FieldType.DURATION, FieldType.BYTES, FieldType.INT, FieldType.ID})
 
 
 def escape_like(text: str) -> str:
@@ -127,6 +126,12 @@ class SqlGenerator:
         sql = f"SELECT {', '.join(selected)} {scope.from_clause()}"
         if where:
             sql += " WHERE " + " AND ".join(where)
+        if query_plan.summary is not None:
+            groups = [self._expression(scope, expression) for expression in query_plan.summary.group_by]
+            if query_plan.summary.bucket_seconds is not None:
+                groups.append(self._bucket_start(scope))
+            if groups:
+                sql += " GROUP BY " + ", ".join(groups)
         if order:
             sql += " ORDER BY " + ", ".join(order)
         if query_plan.limit is not None:
@@ -199,9 +204,7 @@ class SqlGenerator:
 
     def _activity(self, scope: _Scope, index: int, activity: p.Activity) -> list[str]:
         """Joins the activity's aggregates (or tests its existence); returns conditions to add."""
-        forms = [column.expression.form for column in self._aggregate_columns(index)]
-        forms += [ordering.expression.form for ordering in self.plan.order
-                  if isinstance(ordering.expression, p.AggregateColumn) and ordering.expression.activity == index]
+        forms = [expression.form for expression in self._aggregates_used() if expression.activity == index]
         inner = self._new_scope(activity.table.sql_table, activity.table)
         event = inner.root_alias
         key = f"{inner.alias_for(activity.path[:-1])}.{activity.path[-1].column}"
@@ -212,7 +215,7 @@ class SqlGenerator:
             conditions.insert(0, f"{key} = {scope.root_alias}.id")
             return [f"EXISTS (SELECT 1 {inner.from_clause()} WHERE {' AND '.join(conditions)})"]
         forms = list(dict.fromkeys(forms))
-        aggregates = ", ".join(f"{self._aggregate(event, form)} AS a{number}" for number, form in enumerate(forms))
+        aggregates = ", ".join(f"{self._aggregate(inner, form)} AS a{number}" for number, form in enumerate(forms))
         alias = f"act{index}"
         self._activity_aliases[index] = (alias, activity.required)
         self._activity_forms[index] = forms
@@ -222,11 +225,25 @@ class SqlGenerator:
         scope.joins.append(f"{kind} ({subquery}) {alias} ON {alias}.object_id = {scope.root_alias}.id")
         return []
 
-    def _aggregate_columns(self, index: int) -> list[p.OutputColumn]:
-        return [column for column in self.plan.columns
-                if isinstance(column.expression, p.AggregateColumn) and column.expression.activity == index]
+    def _aggregates_used(self) -> list[p.AggregateColumn]:
+        """Activity aggregates the plan reads: as columns, to order by, to group by or summarize."""
+        used = []
+        summary = self.plan.summary
+        candidates = [column.expression for column in self.plan.columns]
+        candidates += [ordering.expression for ordering in self.plan.order]
+        candidates += list(summary.group_by) if summary else []
+        for expression in candidates:
+            if isinstance(expression, p.SummaryColumn):
+                expression = expression.measure.target
+            if isinstance(expression, p.AggregateColumn):
+                used.append(expression)
+        return used
 
-    def _aggregate(self, event_alias: str, form: AggregateForm) -> str:
+    def _aggregate(self, scope: _Scope, form: AggregateForm | p.Measure) -> str:
+        """An aggregate over the rows of ``scope`` (an activity's events)."""
+        if isinstance(form, p.Measure):
+            return self._measure(scope, form)
+        event_alias = scope.root_alias
         column = f"{event_alias}.{form.column}" if form.column else None
         if form.function == "count":
             expression = "count(*)"
@@ -241,6 +258,39 @@ class SqlGenerator:
         if form.condition is not None:
             expression += f" FILTER (WHERE {self._fixed_condition(event_alias, form.condition)})"
         return expression
+
+    def _measure(self, scope: _Scope, measure: p.Measure) -> str:
+        target = None if measure.target is None else self._expression(scope, measure.target)
+        function = measure.function
+        if function == "count":
+            expression = f"count({target})" if target else "count(*)"
+        elif function == "count_distinct":
+            expression = f"count(DISTINCT {target})"
+        elif function in ("sum", "avg", "min", "max"):
+            expression = f"{function}({target})"
+        else:
+            raise ValueError(f"unknown aggregate function {function}")
+        if measure.condition is not None:
+            expression += f" FILTER (WHERE {self._condition(scope, measure.condition)})"
+        return expression
+
+    def _measure_value(self, sql: str, function: str, result_type: FieldType, zero_when_missing: bool) -> str:
+        """Typed output of an aggregate: whole numbers stay whole, missing counts and sums are zero."""
+        whole = result_type in WHOLE_NUMBERS
+        if function in ("count", "count_distinct") or (function == "sum" and whole):
+            sql = f"{sql}::bigint"
+        elif function == "avg" and whole:
+            return f"round({sql})::bigint"
+        elif function in ("sum", "avg"):
+            sql = f"{sql}::double precision"
+        if zero_when_missing and function in ("count", "count_distinct", "sum"):
+            return f"COALESCE({sql}, 0)"
+        return sql
+
+    def _bucket_start(self, scope: _Scope) -> str:
+        seconds = self.plan.summary.bucket_seconds
+        time_column = f"{scope.root_alias}.{scope.root_table.time_column}"
+        return f"to_timestamp(floor(extract(epoch FROM {time_column}) / {int(seconds)}) * {int(seconds)})"
 
     def _fixed_condition(self, alias: str, condition) -> str:
         column = f"{alias}.{condition.column}"
@@ -273,21 +323,20 @@ class SqlGenerator:
         raise TypeError(f"not an expression: {expression!r}")
 
     def _expression(self, scope: _Scope, expression: p.Expression) -> str:
+        if isinstance(expression, p.SummaryColumn):
+            measure = expression.measure
+            return self._measure_value(self._measure(scope, measure), measure.function, measure.type, False)
+        if isinstance(expression, p.BucketColumn):
+            seconds = int(self.plan.summary.bucket_seconds)
+            if expression.part == "bucket_duration":
+                return f"{seconds * 1000}::bigint"
+            start = self._bucket_start(scope)
+            return start if expression.part == "start_time" else f"{start} + interval '{seconds} seconds'"
         sql = self._raw_expression(scope, expression)
         if isinstance(expression, p.AggregateColumn):
-            sql = self._aggregate_value(sql, expression)
+            _alias, required = self._activity_aliases[expression.activity]
+            sql = self._measure_value(sql, expression.form.function, expression.type, not required)
         return sql
-
-    def _aggregate_value(self, sql: str, expression: p.AggregateColumn) -> str:
-        """Typed output of an aggregate: integers stay integers, missing activity counts zero."""
-        _alias, required = self._activity_aliases[expression.activity]
-        function = expression.form.function
-        if function in COUNTING:
-            sql = f"{sql}::bigint"
-            return sql if required else f"COALESCE({sql}, 0)"
-        if expression.type in ROUNDED_AVERAGES:
-            return f"round({sql})::bigint"
-        return f"{sql}::double precision"
 
     def _ordering(self, scope: _Scope, ordering: p.Ordering) -> str:
         sql = self._expression(scope, ordering.expression)
