@@ -17,6 +17,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from engine.models import Engine
+from engine.nql.compiler import compile_nql
+from engine.nql.parser import parse as parse_nql
 from engine.nxql.compiler import compile_nxql
 from engine.nxql.parser import parse, substitute_templates
 from engine.query import plan as p
@@ -77,6 +79,28 @@ def compile_nxql_text(text: str, *, visibility: p.Visibility, template_values: d
     tree = parse(text)
     context = CompileContext(now=now or datetime.now(UTC), categories=LazyCatalog(), visibility=visibility)
     return compile_nxql(tree, context, can_edit_categories=can_edit_categories)
+
+
+@dataclass
+class PreparedNql:
+    plan: p.Plan
+    executed_query: str
+
+
+def nql_parameter_names(text: str) -> list[str]:
+    """The ``$names`` of an NQL query in order of appearance; raises ``QueryError`` if it is invalid."""
+    context = CompileContext(now=datetime.now(UTC), categories=LazyCatalog())
+    return compile_nql(text, parse_nql(text), context, None).parameter_names
+
+
+def prepare_nql(text: str, *, parameters: dict[str, str] | None = None, visibility: p.Visibility | None = None,
+                now: datetime | None = None) -> PreparedNql:
+    """An NQL query with its parameters, ready to run; ``QueryError`` (400) for a syntax or type error,
+    a missing, unused or unconvertible parameter."""
+    context = CompileContext(now=now or datetime.now(UTC), categories=LazyCatalog(),
+                             visibility=visibility or p.Visibility())
+    compiled = compile_nql(text, parse_nql(text), context, dict(parameters or {}))
+    return PreparedNql(compiled.plan, compiled.executed_query)
 
 
 # -- execution ----------------------------------------------------------------------------------

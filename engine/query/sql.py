@@ -372,14 +372,15 @@ class SqlGenerator:
         if op in ("inside", "not_inside"):
             test = f"{sql} <<= {self.params.add(str(value))}::inet"
             return test if op == "inside" else f"({sql} IS NULL OR NOT {test})"
+        enum_column = isinstance(target, p.Column) and target.type is FieldType.ENUM
         if op in ("in", "not_in"):
             values = [v.lower() for v in value] if textual else list(value)
-            subject = f"lower({sql})" if textual else sql
+            subject = f"lower({sql})" if textual and not enum_column else sql
             test = f"{subject} = ANY({self.params.add(values)})"
             return test if op == "in" else f"({sql} IS NULL OR NOT {test})"
         if textual and op in ("eq", "ne"):
             # Enums are stored as lowercase words: compared as they are, an index on them still works.
-            subject = sql if isinstance(target, p.Column) and target.type is FieldType.ENUM else f"lower({sql})"
+            subject = sql if enum_column else f"lower({sql})"
             test = f"{subject} = {self.params.add(value.lower())}"
             return test if op == "eq" else f"({sql} IS NULL OR NOT {test})"
         if op == "ne":
