@@ -15,14 +15,11 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import compile_medians, median_ms, setup_django
 
 PASSWORD = "bench-password"  # what seed_demo_bench.py seeds the accounts with
 
@@ -94,32 +91,6 @@ END_TO_END = [
 MILLION_QUERY = "(select (start_time duration memory cpu_time) (from execution) (limit {rows}))"
 
 
-def setup_django(database: str) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    import django
-    from django.conf import settings as django_settings
-
-    from portal.database import database_url
-
-    if "DATABASE_URL" not in os.environ:
-        # Read the project's server settings first, then point Django at the benchmark database.
-        django.setup()
-        server = dict(django_settings.DATABASES["default"], NAME=database)
-        os.environ["DATABASE_URL"] = database_url(server)
-        os.execv(sys.executable, [sys.executable, *sys.argv])
-    os.environ["ALLOWED_HOSTS"] = "testserver,localhost"
-    django.setup()
-
-
-def median_ms(function, runs: int) -> float:
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        timings.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings)
-
-
 def bench_compile() -> None:
     from datetime import UTC, datetime
 
@@ -133,12 +104,7 @@ def bench_compile() -> None:
     context = CompileContext(now=datetime.now(UTC), categories=CategoryCatalog.load(),
                              visibility=p.Visibility(platforms=("windows", "mac_os")))
     print("\n1. parse + compile + SQL generation (median of 300 runs)")
-    medians = []
-    for query in COMPILE_QUERIES:
-        median = median_ms(lambda query=query: generate(compile_nxql(parse(query), context)), 300)
-        medians.append(median)
-        print(f"   {median:7.3f} ms  {query[:90]}")
-    print(f"   median over the queries: {statistics.median(medians):.3f} ms (target < 1 ms)")
+    compile_medians(lambda query: generate(compile_nxql(parse(query), context)), COMPILE_QUERIES)
 
 
 def bench_end_to_end(runs: int) -> None:
