@@ -7,5 +7,6 @@ admin.site.index_title = "Configuration"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("portal.api.urls")),
     path("", include("engine.api.urls")),
 ]
