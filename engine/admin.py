@@ -737,3 +737,148 @@ class CategoryAssignmentAdmin(EngineDataAdmin):
     show_full_result_count = False
     ordering = ("category", "object_id")
 
+
+
+# -- Saved NQL queries, NQL exports and the Investigations page (nql.md) --------------------------
+
+
+def _nql_models():
+    from engine.models import NqlExport, SavedQuery
+
+    return SavedQuery, NqlExport
+
+
+class SavedQueryForm(forms.ModelForm):
+    class Meta:
+        model = _nql_models()[0]
+        fields = ("nql_id", "name", "description", "text")
+        widgets = {
+            "text": forms.Textarea(attrs={"rows": 8, "cols": 100, "spellcheck": "false",
+                                          "style": "font-family: monospace"}),
+            "description": forms.Textarea(attrs={"rows": 3, "cols": 100}),
+        }
+
+
+@admin.register(_nql_models()[0])
+class SavedQueryAdmin(admin.ModelAdmin):
+    """Saved NQL queries: the NQL ID is fixed once saved; the text is validated on save."""
+
+    form = SavedQueryForm
+    list_display = ("nql_id_with_copy", "name", "parameters")
+    list_display_links = ("name",)
+    search_fields = ("nql_id", "name", "description", "text")
+    search_help_text = "Search saved queries by NQL ID, name, description or text."
+    ordering = ("nql_id",)
+    list_per_page = 100
+
+    def get_fields(self, request, obj=None):
+        return ("nql_id", "name", "description", "text", "parameters")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("nql_id", "parameters") if obj is not None else ("parameters",)
+
+    @admin.display(description="NQL ID", ordering="nql_id")
+    def nql_id_with_copy(self, obj) -> str:
+        return format_html(
+            '<code class="nql-id">{}</code> <button type="button" class="button copy-nql-id" data-nql-id="{}" '
+            'title="Copy the NQL ID" onclick="navigator.clipboard.writeText(this.dataset.nqlId)'
+            ".then(() => {{ this.textContent = 'Copied'; }})\">Copy</button>",
+            obj.nql_id, obj.nql_id,
+        )
+
+    @admin.display(description="parameters")
+    def parameters(self, obj) -> str:
+        from engine.query.errors import QueryError
+
+        if obj is None or obj.pk is None:
+            return "Listed once the query is saved."
+        try:
+            names = obj.parameter_names()
+        except QueryError as error:
+            return f"(the text is not valid NQL: {error.full_message})"
+        return ", ".join(f"${name}" for name in dict.fromkeys(names)) or "—"
+
+
+@admin.register(_nql_models()[1])
+class NqlExportAdmin(admin.ModelAdmin):
+    """Exports asked for through the NQL API (read-only: workers write them)."""
+
+    list_display = ("id", "query_id", "status", "compression", "row_count", "created", "finished", "requested_by")
+    list_filter = ("status", "compression")
+    search_fields = ("id__exact", "query_id")
+    search_help_text = "Search exports by export ID (exact) or query ID."
+    list_select_related = ("requested_by",)
+    ordering = ("-created",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+INVESTIGATION_ROWS = 1000
+
+
+def investigations_view(request):
+    """``/admin/investigations/``: type NQL, see the first rows, download the result as CSV.
+
+    Runs with the account's view domain; refused to profiles with data privacy (the result shows
+    every field as stored)."""
+    from django.conf import settings
+    from django.http import StreamingHttpResponse
+    from django.template.response import TemplateResponse
+
+    from engine import exports, services
+    from engine.query.errors import QueryError
+    from engine.query.render import format_text
+
+    SavedQuery = _nql_models()[0]
+    query = request.GET.get("query", "")
+    context = {
+        **admin.site.each_context(request),
+        "title": "Investigations",
+        "query": query,
+        "saved_queries": [(saved.nql_id, saved.name, saved.text, urlencode({"query": saved.text}))
+                          for saved in SavedQuery.objects.order_by("nql_id")],
+        "max_rows": INVESTIGATION_ROWS,
+    }
+    if query.strip():
+        privacy = Privacy.NONE if request.user.is_superuser else request.user.profile.data_privacy
+        try:
+            if privacy != Privacy.NONE:
+                raise QueryError(f"your profile's data privacy ({privacy}) does not allow investigations")
+            visibility = services.visibility_for(request.user, None)
+            prepared = services.prepare_nql(query, visibility=visibility)
+            if request.GET.get("format") == "csv":
+                max_rows = int(settings.NQL_EXPORT_MAX_ROWS)
+                result = services.execute(exports.limited(prepared.plan, max_rows))
+                # Bounded by the plan's limit and read to the end (the cursor's transaction then ends).
+                response = StreamingHttpResponse(exports.iter_csv(result.columns, result.rows),
+                                                 content_type=exports.CSV_CONTENT_TYPE)
+                response["Content-Disposition"] = 'attachment; filename="investigation.csv"'
+                return response
+            result = services.execute(exports.limited(prepared.plan, INVESTIGATION_ROWS + 1))
+            rows = list(result.rows)
+            context.update(
+                columns=[column.name for column in result.columns],
+                rows=[[format_text(value, column.type, hr=True) for value, column in zip(row, result.columns,
+                                                                                          strict=True)]
+                      for row in rows[:INVESTIGATION_ROWS]],
+                truncated=len(rows) > INVESTIGATION_ROWS,
+                executed_query=prepared.executed_query,
+                csv_query=urlencode({"query": query, "format": "csv"}),
+            )
+        except QueryError as error:
+            context["error"] = error.full_message
+    return TemplateResponse(request, "admin/investigations.html", context)
+
+
+def _admin_urls_with_investigations(get_urls=admin.site.get_urls):
+    from django.urls import path
+
+    return [path("investigations/", admin.site.admin_view(investigations_view), name="investigations"),
+            *get_urls()]
+
+
+admin.site.get_urls = _admin_urls_with_investigations

@@ -45,6 +45,7 @@ from engine.models import (
     Keyword,
     Package,
     Port,
+    SavedQuery,
     WebRequest,
 )
 from portal.demo import (
@@ -66,6 +67,7 @@ OBJECT_MODELS = (Engine, EndUser, Device, Application, Binary, Package, Destinat
                  Category, Keyword, CategoryAssignment)
 EVENT_MODELS = (Execution, Crash, Connection, WebRequest, DeviceEvent, Installation)
 RESET_TABLES: list[str] = [model._meta.db_table for model in OBJECT_MODELS + EVENT_MODELS]
+RESET_TABLES.append(SavedQuery._meta.db_table)  # NQL exports go with them (TRUNCATE ... CASCADE)
 
 MB = 1024 * 1024
 GB = 1024 * MB
@@ -590,6 +592,27 @@ def seed(ctx: DemoContext) -> None:
     world.build()
     world.load_objects()
     world.load_activity()
+    seed_saved_queries(ctx)
+
+
+# Saved NQL queries of the demo (platform.md, "Demo data").
+SAVED_QUERIES: tuple[tuple[str, str, str, str], ...] = (
+    ("#all_devices", "All devices", "Every device with its collector, platform and entity.",
+     "devices | list name, collector.uid, operating_system.platform, entity"),
+    ("#devices_on_platform", "Devices on a platform", "The devices of one platform ($platform: windows, "
+     "mac_os or mobile).",
+     "devices | where operating_system.platform == $platform | list name, collector.uid"),
+)
+
+
+def seed_saved_queries(ctx: DemoContext) -> None:
+    SavedQuery.objects.bulk_create(
+        SavedQuery(nql_id=nql_id, name=name, description=description, text=text)
+        for nql_id, name, description, text in SAVED_QUERIES
+    )
+    # The same seed gives the same rows: the time stamps are the end of the demo window.
+    SavedQuery.objects.update(created=ctx.end, updated=ctx.end)
+    ctx.add(SavedQuery._meta.db_table, len(SAVED_QUERIES))
 
 
 class World:

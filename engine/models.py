@@ -7,6 +7,9 @@ quantities as bytes, percentages as reals in 0..1; enums as lowercase words.
 
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -411,3 +414,129 @@ class CategoryAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category.name}[{self.object_id}] = {self.keyword.name}"
+
+
+# -- Saved NQL queries and their exports (nql.md) ------------------------------------------------
+
+NQL_ID_PATTERN = r"^#[a-z0-9_]{1,255}\Z"
+nql_id_validator = RegexValidator(
+    NQL_ID_PATTERN, "An NQL ID is # followed by 1 to 255 lowercase letters, digits or underscores."
+)
+
+
+class SavedQuery(models.Model):
+    """An NQL query saved by an administrator, run through the NQL API by its NQL ID.
+
+    ``nql_id`` never changes once saved (clients call the query by it). The text is validated on
+    ``clean()`` with the NQL compiler; its ``$name`` placeholders are the query's parameters.
+    """
+
+    nql_id = models.CharField(
+        "NQL ID", max_length=256, unique=True, validators=[nql_id_validator],
+        help_text="# followed by lowercase letters, digits or underscores, e.g. #devices_on_platform. "
+        "Fixed once saved.",
+    )
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    text = models.TextField(
+        "NQL query", help_text="NQL text; $name placeholders in where stages are parameters of the query."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["nql_id"]
+        verbose_name = "saved NQL query"
+        verbose_name_plural = "saved NQL queries"
+
+    def __str__(self) -> str:
+        return self.nql_id
+
+    def save(self, *args, **kwargs) -> None:
+        saved = getattr(self, "_saved_nql_id", None)
+        if self.pk is not None and saved is not None and self.nql_id != saved:
+            raise ValueError(f"the NQL ID of a saved query cannot change ({saved} -> {self.nql_id})")
+        super().save(*args, **kwargs)
+        self._saved_nql_id = self.nql_id
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._saved_nql_id = instance.__dict__.get("nql_id")
+        return instance
+
+    def parameter_names(self) -> list[str]:
+        """The names of the query's parameters (without ``$``), in order of appearance.
+
+        Raises ``engine.query.errors.QueryError`` when the text is not valid NQL."""
+        from engine.services import nql_parameter_names
+
+        return [name.lstrip("$") for name in nql_parameter_names(self.text)]
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from engine.query.errors import QueryError
+
+        errors = {}
+        saved = getattr(self, "_saved_nql_id", None)
+        if self.pk is not None and saved is not None and self.nql_id != saved:
+            errors["nql_id"] = "The NQL ID cannot be changed once saved."
+        if self.text and self.text.strip():
+            try:
+                self.parameter_names()
+            except QueryError as error:
+                errors["text"] = error.full_message
+        if errors:
+            raise ValidationError(errors)
+
+
+class NqlExport(models.Model):
+    """One export of a saved query (``POST|GET /api/v1/nql/export``), run by a Celery worker.
+
+    The row is durable: the worker reads everything it needs from it (the query text as it was
+    when the export was asked for, the parameters, the compression), so a task delivered again
+    after a worker died redoes the export, and one delivered again after it completed does nothing.
+    """
+
+    class Compression(models.TextChoices):
+        NONE = "NONE"
+        GZIP = "GZIP"
+        ZSTD = "ZSTD"
+
+    class Status(models.TextChoices):
+        SUBMITTED = "SUBMITTED"
+        IN_PROGRESS = "IN_PROGRESS"
+        COMPLETED = "COMPLETED"
+        ERROR = "ERROR"
+
+    id = models.UUIDField("export ID", primary_key=True, default=uuid.uuid4, editable=False)
+    saved_query = models.ForeignKey(
+        SavedQuery, null=True, blank=True, on_delete=models.SET_NULL, related_name="exports"
+    )
+    query_id = models.CharField("query ID", max_length=256, help_text="The NQL ID the export was asked for.")
+    query_text = models.TextField(help_text="The saved query's text when the export was asked for.")
+    parameters = models.JSONField(default=dict, blank=True)
+    executed_query = models.TextField(blank=True, help_text="The text with the parameters substituted.")
+    compression = models.CharField(max_length=4, choices=Compression.choices, default=Compression.NONE)
+    status = models.CharField(max_length=11, choices=Status.choices, default=Status.SUBMITTED, db_index=True)
+    error_description = models.TextField(blank=True)
+    file_path = models.CharField(
+        max_length=255, blank=True, help_text="The result file, relative to the private data dir's exports/."
+    )
+    row_count = models.BigIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times a worker started this export.")
+    requested_by = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text="The API credential that asked for the export.",
+    )
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "NQL export"
+
+    def __str__(self) -> str:
+        return f"export {self.id} of {self.query_id} ({self.status})"

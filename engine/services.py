@@ -108,10 +108,17 @@ def prepare_nql(text: str, *, parameters: dict[str, str] | None = None, visibili
 
 @dataclass
 class QueryResult:
-    """Columns and a lazy stream of rows (the database cursor stays open while rows are read)."""
+    """Columns and a lazy stream of rows. The read transaction stays open until the rows are read to
+    the end or ``close()`` is called: close a result you stop reading before writing anything else."""
 
     columns: list[ResultColumn]
     rows: Iterator[tuple]
+    _batches: Iterator | None = None
+
+    def close(self) -> None:
+        self.rows = iter(())
+        if self._batches is not None:
+            self._batches.close()  # leaves the read transaction now
 
 
 def _timeout_setting(timeout: float | None) -> str:
@@ -170,7 +177,7 @@ def execute(query_plan: p.Plan, timeout: float | None = None) -> QueryResult:
             yield from batch
 
     columns = [ResultColumn(column.name, column.type) for column in query_plan.columns]
-    return QueryResult(columns, rows())
+    return QueryResult(columns, rows(), batches)
 
 
 def apply_update(update: p.UpdatePlan, timeout: float | None = None) -> int:

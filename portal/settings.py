@@ -170,6 +170,8 @@ OAUTH2_PROVIDER = {
         "remote_actions": "Remote actions API",
     },
     "PKCE_REQUIRED": False,
+    # Tokens hashed at rest (RFC 9700): only token_checksum (SHA-256) is stored, see portal/oauth.py.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
 }
 
 # -- Query engine ---------------------------------------------------------------------------------
@@ -213,3 +215,7 @@ LOGGING = {
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["stderr"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# -- NQL API (nql.md): rows answered by execute, rows written by an export -----------------------
+NQL_EXECUTE_MAX_ROWS = int(os.environ.get("NQL_EXECUTE_MAX_ROWS", "1000"))
+NQL_EXPORT_MAX_ROWS = int(os.environ.get("NQL_EXPORT_MAX_ROWS", "1000000"))

@@ -1,4 +1,4 @@
-from django.urls import re_path
+from django.urls import include, re_path
 
 from engine.api import views
 
@@ -9,4 +9,5 @@ urlpatterns = [
     re_path(r"^2/query/?$", views.query, name="query"),
     re_path(r"^2/editor/nxql_editor\.html$", views.nxql_editor, name="nxql-editor"),
     re_path(r"^api/configuration/v1/engines/?$", views.EngineList.as_view(), name="engines"),
+    re_path(r"", include("engine.api.nql_urls")),
 ]

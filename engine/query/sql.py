@@ -206,7 +206,6 @@ class SqlGenerator:
         """Joins the activity's aggregates (or tests its existence); returns conditions to add."""
         forms = [expression.form for expression in self._aggregates_used() if expression.activity == index]
         inner = self._new_scope(activity.table.sql_table, activity.table)
-        event = inner.root_alias
         key = f"{inner.alias_for(activity.path[:-1])}.{activity.path[-1].column}"
         conditions = [f"{key} IS NOT NULL", *self._event_restrictions(inner, activity.table, activity.window)]
         if activity.condition is not None:

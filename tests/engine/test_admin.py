@@ -29,8 +29,10 @@ from engine.models import (
     Execution,
     Installation,
     Keyword,
+    NqlExport,
     Package,
     Port,
+    SavedQuery,
     WebRequest,
 )
 from portal.models import Account, Entity, Profile
@@ -118,6 +120,8 @@ def engine_data(db):
     location = Category.objects.create(name="Location", object_table="device")
     Keyword.objects.create(category=location, name="Lausanne")
     CategoryAssignment.objects.create(category=criticality, keyword=high, object_id=pc.pk)
+    saved = SavedQuery.objects.create(nql_id="#all_devices", name="All devices", text="devices | list name")
+    NqlExport.objects.create(saved_query=saved, query_id=saved.nql_id, query_text=saved.text)
 
     return {
         "pc": pc, "mac": mac, "alice": alice, "engine1": engine1, "criticality": criticality,
@@ -145,7 +149,7 @@ def test_every_engine_page_search_and_filter_answers_for_a_superuser(root, engin
     models = engine_models()
     assert {model for model, _ in models} == {
         Engine, Device, EndUser, Application, Binary, Package, Destination, Domain, Port, *EVENT_MODELS,
-        Category, Keyword, CategoryAssignment,
+        Category, Keyword, CategoryAssignment, SavedQuery, NqlExport,
     }
     for model, model_admin in models:
         url = admin_url(model, "changelist")
