@@ -85,6 +85,8 @@ class Command(BaseCommand):
             f"  NXQL editor:      {base}/2/editor/nxql_editor.html",
             f"  Web API V2:       {base}/2/query",
             f"  List Engines:     {base}/api/configuration/v1/engines",
+            f"  OAuth token:      {base}/oauth2/default/v1/token  (then NQL API: {base}/api/v2/nql/execute)",
+            f"  Investigations:   {base}/admin/investigations/",
             f"  Engines:          http://engine-1.localhost:{port}/2/query  http://engine-2.localhost:{port}/2/query",
             f"  Accounts:         {accounts}",
             f"  Password:         {password}",
