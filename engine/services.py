@@ -157,6 +157,8 @@ def _refusal(error: psycopg.Error) -> QueryError | None:
     """The 400 for a query PostgreSQL refuses for its size (SQLSTATE class 54, program limit
     exceeded) or its values (class 22, data exception); None for any other error."""
     state = error.sqlstate or ""
+    if isinstance(error, psycopg.DataError) and not state:  # refused client-side (e.g. a NUL in text)
+        return QueryError(f"a value of the query cannot be stored: {error}")
     if state.startswith("54"):
         return QueryError("the query is too complex to run")
     if state.startswith("22"):

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from engine.nql import ast
+from engine.nql.lexer import tokenize
 from engine.query import build, literals
 from engine.query import plan as p
 from engine.query.build import CompileContext, Where, fail
 from engine.query.catalog import CategoryInfo
-from engine.query.errors import LineIndex, closest_first
+from engine.query.errors import LineIndex, QueryError, closest_first
 from engine.schema import SCHEMA, FieldType, Link, Table
 
 DEFAULT_EVENT_WINDOW = timedelta(hours=24)
@@ -23,6 +25,7 @@ BUCKET_UNIT_SECONDS = 15 * 60
 COMPARISON_OPERATORS = {"==": "eq", "=": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 FUNCTIONS = ("count", "sum", "avg", "min", "max", "countif")
 UNGROUPABLE = (FieldType.DATETIME, FieldType.BYTES)
+MAX_NESTING = 100
 
 
 def at(node: ast.Node) -> Where:
@@ -54,6 +57,7 @@ class NqlCompiler:
         self.used_parameters: set[str] = set()
         self._replacements: list[tuple[int, int, str]] = []  # (offset, length, literal) for executedQuery
         self._lines = LineIndex(text)
+        self._in_where = False
 
     # -- query ----------------------------------------------------------------------------------
 
@@ -79,11 +83,13 @@ class NqlCompiler:
             if isinstance(stage, ast.Where):
                 if summary is not None:
                     raise fail("where after summarize is not supported; filter before it", at(stage))
+                self._in_where = True
                 if activities:
                     state = activities[-1]
                     state.conditions.append(self._condition(stage.condition, state.table))
                 else:
                     conditions.append(self._condition(stage.condition, source))
+                self._in_where = False
             elif isinstance(stage, ast.Activity):
                 activities.append(self._activity(stage, source, len(activities)))
             elif isinstance(stage, ast.Compute):
@@ -95,11 +101,18 @@ class NqlCompiler:
             elif isinstance(stage, ast.ListStage):
                 listed = [self._listed(path, source, computed) for path in stage.paths]
             elif isinstance(stage, ast.Summarize):
+                if limit is not None:
+                    raise fail("summarize after limit is not supported: limit the summarized rows", at(stage))
+                order = []  # the order of rows before they are grouped does not change the groups
                 summary, summary_columns = self._summarize(stage, source, computed)
             elif isinstance(stage, ast.Sort):
-                order.append(self._sort(stage, source, computed, listed, summary_columns))
+                if limit is not None:
+                    raise fail("sort after limit is not supported: sort before you limit", at(stage))
+                # Stages run left to right: a later sort decides first, an earlier one breaks its ties.
+                order.insert(0, self._sort(stage, source, computed, listed, summary_columns))
             elif isinstance(stage, ast.Limit):
-                limit = self._limit(stage)
+                new_limit = self._limit(stage)
+                limit = new_limit if limit is None else min(limit, new_limit)
         for index, state in enumerate(activities):
             if not state.required and not any(c.activity == index for c in computed.values()):
                 raise fail("include must be followed by a compute over its events", at(query))
@@ -264,7 +277,10 @@ class NqlCompiler:
         if stage.by_duration is not None:
             if not source.is_event:
                 raise fail("time buckets apply to event tables", at(stage.by_duration))
-            milliseconds = literals.read_duration(stage.by_duration.text)
+            try:
+                milliseconds = literals.read_duration(stage.by_duration.text)
+            except ValueError as error:
+                raise fail(f"invalid time bucket: {error}", at(stage.by_duration)) from None
             if milliseconds <= 0 or milliseconds % (BUCKET_UNIT_SECONDS * 1000):
                 raise fail("a time bucket is a multiple of 15 min, whole hours or days", at(stage.by_duration))
             bucket_seconds = milliseconds // 1000
@@ -319,10 +335,26 @@ class NqlCompiler:
 
     # -- conditions -----------------------------------------------------------------------------
 
-    def _condition(self, node, table: Table) -> p.Condition:
+    def _condition(self, node, table: Table, depth: int = 0) -> p.Condition:
+        """Chains of one operator become one n-ary operation and double negations cancel, so long
+        ``a or b or c …`` lists compile without deep recursion; real nesting is bounded."""
+        if depth > MAX_NESTING:
+            raise fail(f"conditions are nested more than {MAX_NESTING} deep", at(node))
+        negated = False
+        while isinstance(node, ast.BoolOp) and node.op == "not":
+            negated, node = not negated, node.items[0]
         if isinstance(node, ast.BoolOp):
-            return p.BoolOp(node.op, tuple(self._condition(item, table) for item in node.items))
-        return self._comparison(node, table)
+            operands, pending = [], [node]
+            while pending:
+                current = pending.pop()
+                if isinstance(current, ast.BoolOp) and current.op == node.op:
+                    pending.extend(reversed(current.items))
+                else:
+                    operands.append(current)
+            result = p.BoolOp(node.op, tuple(self._condition(item, table, depth + 1) for item in operands))
+        else:
+            result = self._comparison(node, table)
+        return p.BoolOp("not", (result,)) if negated else result
 
     def _comparison(self, node: ast.Comparison, table: Table) -> p.Condition:
         links, target = self._resolve(node.target, table)
@@ -336,6 +368,10 @@ class NqlCompiler:
         op = node.op
         if op in ("in", "!in"):
             values = tuple(self._value(v, field_type, enum_values, label, category) for v in node.values)
+            if field_type is FieldType.IP:  # an address is "in" a list of networks when inside one
+                if op == "in":
+                    return p.BoolOp("or", tuple(p.Comparison(column, "inside", v) for v in values))
+                return p.BoolOp("and", tuple(p.Comparison(column, "not_inside", v) for v in values))
             return p.Comparison(column, "in" if op == "in" else "not_in", values)
         literal = node.values[0]
         if literal.kind == "NULL":
@@ -348,12 +384,12 @@ class NqlCompiler:
         plan_op = COMPARISON_OPERATORS[op]
         build.check_ordered(field_type, plan_op, label, at(node))
         textual = field_type.is_textual or field_type is FieldType.UID
-        if textual and literal.kind == "STRING" and category is None and ("*" in literal.text or "?" in literal.text):
+        value = self._value(literal, field_type, enum_values, label, category)
+        if (textual and category is None and literal.kind in ("STRING", "PARAM") and isinstance(value, str)
+                and ("*" in value or "?" in value)):
             if plan_op not in ("eq", "ne"):
                 raise fail("wildcards apply to == and !=", at(literal))
-            self._value(literal, FieldType.STRING, (), label, None)
-            return p.Comparison(column, "like" if plan_op == "eq" else "not_like", literal.text)
-        value = self._value(literal, field_type, enum_values, label, category)
+            return p.Comparison(column, "like" if plan_op == "eq" else "not_like", value)
         if field_type is FieldType.IP and plan_op in ("eq", "ne"):
             return p.Comparison(column, "inside" if plan_op == "eq" else "not_inside", value)
         return p.Comparison(column, plan_op, value)
@@ -380,6 +416,8 @@ class NqlCompiler:
 
     def _parameter(self, literal: ast.Literal, field_type: FieldType, enum_values, label, category):
         name = literal.text
+        if not self._in_where:
+            raise fail(f"parameter ${name} may only stand in a where stage", at(literal))
         if name not in self.parameter_names:
             self.parameter_names.append(name)
         self.used_parameters.add(name)
@@ -390,6 +428,8 @@ class NqlCompiler:
         raw = self.parameters[name]
         if not isinstance(raw, str):
             raise fail(f"parameter {name} must be a string", at(literal))
+        if "\x00" in raw:
+            raise fail(f"parameter {name} contains a NUL character", at(literal))
         if category is not None:
             value = build.keyword_named(category, raw, at(literal))[1]
             written = value
@@ -399,14 +439,7 @@ class NqlCompiler:
             except ValueError as error:
                 raise fail(f"parameter {name}: invalid {build.type_label(field_type)} value '{raw}' for "
                            f"{label}: {error}", at(literal)) from None
-            if field_type in (FieldType.STRING, FieldType.UID, FieldType.LIST):
-                written = '"' + raw.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            elif field_type is FieldType.BOOL:
-                written = "true" if value else "false"
-            elif field_type in (FieldType.INT, FieldType.ID):
-                written = str(value)
-            else:
-                written = raw.strip()
+            written = _as_written(raw, field_type) or canonical_literal(value, field_type)
         offset = self._lines.starts[literal.line - 1] + literal.column - 1
         self._replacements.append((offset, len(name) + 1, written))
         return value
@@ -433,10 +466,49 @@ _ACCEPTED_LITERALS = {
     FieldType.BYTES: ("BYTES", "NUMBER"),
     FieldType.IP: ("IP", "STRING"),
 }
+_UNIT_TYPES = (FieldType.DURATION, FieldType.BYTES, FieldType.DATETIME, FieldType.IP)
 _LITERAL_LABELS = {
     "STRING": "string", "PATH": "word", "NUMBER": "number", "DURATION": "duration", "BYTES": "byte size",
     "DATETIME": "datetime", "IP": "IP address", "VERSION": "version", "TRUE": "boolean", "FALSE": "boolean",
 }
+
+
+def _as_written(raw: str, field_type: FieldType) -> str | None:
+    """``raw`` itself when it already reads as one NQL literal of the field's type (``8GB``, ``1s``),
+    so that ``executedQuery`` keeps what the caller wrote; None otherwise."""
+    if field_type in (FieldType.STRING, FieldType.UID, FieldType.LIST):
+        return None  # always quoted
+    try:
+        tokens = list(tokenize(raw.strip()))
+    except QueryError:
+        return None
+    if len(tokens) != 1:
+        return None
+    kind = tokens[0].type
+    if kind not in _ACCEPTED_LITERALS.get(field_type, ()):
+        return None
+    if kind in ("STRING", "NUMBER") and field_type in _UNIT_TYPES:  # `5000` alone reads as no unit
+        return None
+    return raw.strip()
+
+
+def canonical_literal(value, field_type: FieldType) -> str:
+    """``value`` written as the NQL literal of its type (what ``executedQuery`` shows a parameter as)."""
+    if field_type in (FieldType.STRING, FieldType.UID, FieldType.LIST):
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if field_type is FieldType.BOOL:
+        return "true" if value else "false"
+    if field_type is FieldType.DATETIME:
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if field_type is FieldType.DURATION:
+        return f"{value}ms"
+    if field_type is FieldType.BYTES:
+        return f"{value}B"
+    if field_type in (FieldType.REAL, FieldType.PERCENT):
+        return format(Decimal(repr(float(value))), "f")
+    if field_type is FieldType.IP:
+        return str(value.network_address) if value.num_addresses == 1 else str(value)
+    return str(value)  # integers, ids, enums (bare, lowercase)
 
 
 def compile_nql(text: str, tree: ast.Query, context: CompileContext,
