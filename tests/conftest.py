@@ -1,7 +1,15 @@
-"""Shared fixtures: rights-bearing accounts and API clients."""
+"""Shared fixtures: rights-bearing accounts, API clients, a real Celery worker."""
+
+import os
+import subprocess
+import sys
+import uuid
 
 import pytest
+from django.conf import settings
+from django.db import connection
 
+from portal.database import database_url
 from portal.models import Account, Profile
 
 
@@ -27,3 +35,33 @@ def _forget_verified_credentials():
     verified_credentials.clear()
     yield
     verified_credentials.clear()
+
+
+@pytest.fixture
+def celery_worker_queue(tmp_path):
+    """A real Celery worker process on a queue of its own, using the test database (so a test using
+    it needs ``django_db(transaction=True)`` for the worker to see its rows); yields the queue name."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url(connection.settings_dict),
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CELERY_RESULT_BACKEND=settings.CELERY_RESULT_BACKEND,
+        OPENDEX_DATA_DIR=str(tmp_path),
+        SECRET_KEY=settings.SECRET_KEY,
+        OPENDEX_SECRETS_KEY=settings.OPENDEX_SECRETS_KEY,
+    )
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed after the worker stops
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--queues", queue,
+         "--hostname", f"{queue}@%h", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    yield queue
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ply.lex as lex
 
-from engine.query.errors import QueryError, position
+from engine.query.lexing import lexer_error, unescape
 
 KEYWORDS = {
     "where": "WHERE", "list": "LIST", "sort": "SORT", "limit": "LIMIT", "with": "WITH",
@@ -57,13 +57,7 @@ class NqlLexer:
 
     def t_STRING(self, t):
         r"\"(\\.|[^\"\\])*\"|'(\\.|[^'\\])*'"
-        body, out, index = t.value[1:-1], [], 0
-        while index < len(body):
-            if body[index] == "\\" and index + 1 < len(body):
-                index += 1
-            out.append(body[index])
-            index += 1
-        t.value = "".join(out)
+        t.value = unescape(t.value[1:-1])
         return t
 
     def t_DATETIME(self, t):
@@ -102,11 +96,7 @@ class NqlLexer:
         return t
 
     def t_error(self, t):
-        line, column = position(t.lexer.lexdata, t.lexpos)
-        char = t.value[0]
-        if char in "\"'":
-            raise QueryError("unterminated string", line=line, column=column)
-        raise QueryError(f"unexpected character {char!r}", line=line, column=column)
+        raise lexer_error(t)
 
 
 _BASE_LEXER = lex.lex(module=NqlLexer())

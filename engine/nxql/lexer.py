@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ply.lex as lex
 
-from engine.query.errors import QueryError, position
+from engine.query.lexing import lexer_error, unescape
 
 RESERVED = {
     "select": "SELECT",
@@ -25,19 +25,6 @@ RESERVED = {
     "update": "UPDATE",
     "set": "SET",
 }
-
-
-def _unescape(body: str) -> str:
-    r"""Resolves the backslash escapes of a quoted string (``\"``, ``\'``, ``\\``)."""
-    out, index = [], 0
-    while index < len(body):
-        char = body[index]
-        if char == "\\" and index + 1 < len(body):
-            index += 1
-            char = body[index]
-        out.append(char)
-        index += 1
-    return "".join(out)
 
 
 class NxqlLexer:
@@ -59,14 +46,14 @@ class NxqlLexer:
         r"\#(\"(\\.|[^\"\\])*\"|'(\\.|[^'\\])*'|[^\s()\"']+)"
         body = t.value[1:]
         if body[:1] in ('"', "'"):
-            body = _unescape(body[1:-1])
+            body = unescape(body[1:-1])
         t.value = body
         return t
 
     def t_STRING(self, t):
         r"\"(\\.|[^\"\\])*\"|'(\\.|[^'\\])*'"
         t.lexer.lineno += t.value.count("\n")
-        t.value = _unescape(t.value[1:-1])
+        t.value = unescape(t.value[1:-1])
         return t
 
     def t_ATOM(self, t):
@@ -75,11 +62,7 @@ class NxqlLexer:
         return t
 
     def t_error(self, t):
-        line, column = position(t.lexer.lexdata, t.lexpos)
-        char = t.value[0]
-        if char in "\"'":
-            raise QueryError("unterminated string", line=line, column=column)
-        raise QueryError(f"unexpected character {char!r}", line=line, column=column)
+        raise lexer_error(t)
 
 
 _BASE_LEXER = lex.lex(module=NxqlLexer())

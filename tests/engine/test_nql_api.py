@@ -6,24 +6,18 @@ import csv
 import gzip
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from urllib.parse import urlsplit
 
 import pytest
 import zstandard
-from django.conf import settings as django_settings
 from django.core import signing
-from django.db import connection
 from django.test import Client
 
 from engine import exports, services
 from engine.models import NqlExport, SavedQuery
 from engine.query.errors import QueryError, QueryTimeout
-from portal.database import database_url
 from tests.engine.nql_support import (
     FAST_HASHERS,
     make_credential,
@@ -609,43 +603,14 @@ def test_results_url_is_on_the_host_the_request_came_to(api, settings):
 # -- a real Celery worker -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def worker_queue(tmp_path):
-    """A worker on a queue of its own, its Django database being the test database."""
-    queue = f"test-nql-{uuid.uuid4().hex[:12]}"
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url(connection.settings_dict),
-        CELERY_BROKER_URL=django_settings.CELERY_BROKER_URL,
-        CELERY_RESULT_BACKEND=django_settings.CELERY_RESULT_BACKEND,
-        OPENDEX_DATA_DIR=str(tmp_path),
-        SECRET_KEY=django_settings.SECRET_KEY,
-        OPENDEX_SECRETS_KEY=django_settings.OPENDEX_SECRETS_KEY,
-    )
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed after the worker stops
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--queues", queue,
-         "--hostname", f"{queue}@%h", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-        cwd=django_settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    yield queue
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_an_export_runs_end_to_end_on_a_real_worker(worker_queue, monkeypatch, settings, tmp_path):
+def test_an_export_runs_end_to_end_on_a_real_worker(celery_worker_queue, monkeypatch, settings, tmp_path):
     from engine.tasks import run_nql_export
 
     settings.DATA_DIR = tmp_path  # the worker's OPENDEX_DATA_DIR
     monkeypatch.setattr(exports, "enqueue_export",
-                        lambda export_id: run_nql_export.apply_async(args=[export_id], queue=worker_queue))
+                        lambda export_id: run_nql_export.apply_async(args=[export_id], queue=celery_worker_queue))
     make_fleet()
     make_saved_queries()
     make_credential("nql-worker", "nql")
@@ -662,7 +627,7 @@ def test_an_export_runs_end_to_end_on_a_real_worker(worker_queue, monkeypatch, s
     content = gzip.decompress(content_of(download(client, status["resultsFileUrl"]))).decode()
     assert [row[0] for row in csv_rows(content)] == ["device.name", *WINDOWS]
     # delivered again (as after a lost acknowledgement): nothing is redone
-    run_nql_export.apply_async(args=[export_id], queue=worker_queue).get(timeout=30)
+    run_nql_export.apply_async(args=[export_id], queue=celery_worker_queue).get(timeout=30)
     assert NqlExport.objects.get(pk=export_id).attempts == 1
 
 

@@ -1,7 +1,6 @@
 """Basic authentication, rights and throttling of failed authentications (platform.md)."""
 
 import base64
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -9,6 +8,7 @@ from django.test import Client
 from portal import throttling
 from portal.models import Account, AuthenticationFailure, Profile
 from portal.permissions import AllowsRemoteActionApi, CanEditCategories, DataPrivacyNone, HasFinderAccess
+from tests.clock import Clock
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.portal.basic_auth_urls")]
 
@@ -22,17 +22,6 @@ def basic(username, password=PASSWORD) -> str:
 
 def basic_bytes(raw: bytes) -> str:
     return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.current = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
 
 
 @pytest.fixture(autouse=True)

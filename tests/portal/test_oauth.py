@@ -3,7 +3,7 @@
 import base64
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.hashers import make_password
@@ -13,6 +13,7 @@ from oauth2_provider.models import AccessToken, revoke_access_token
 
 from portal import oauth, throttling
 from portal.models import ApiCredential, AuthenticationFailure
+from tests.clock import Clock
 
 pytestmark = pytest.mark.django_db
 
@@ -26,17 +27,6 @@ GRANT = "grant_type=client_credentials"
 
 def basic(client_id, secret=SECRET) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode("ascii")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.current = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
 
 
 @pytest.fixture(autouse=True)
