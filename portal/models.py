@@ -192,6 +192,10 @@ class PlatformSettings(models.Model):
     )
     act_default_timeout_seconds = models.PositiveIntegerField(default=60)
     act_max_devices = models.PositiveIntegerField(default=10000)
+    enroll_secret = models.CharField(
+        max_length=255, blank=True,
+        help_text="Secret collectors send to enroll in the device channel; empty: enrollment refused.",
+    )
 
     class Meta:
         verbose_name = "platform settings"

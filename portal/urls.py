@@ -9,4 +9,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("portal.api.urls")),
     path("", include("engine.api.urls")),
+    path("", include("remote_actions.api.urls")),
 ]

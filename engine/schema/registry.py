@@ -282,6 +282,15 @@ TABLES: tuple[Table, ...] = (
         _field("port_number", INT),
         _field("protocol", E, enum=("tcp", "udp")),
     )),
+    Table("remote_action", "remote_action", "remote_actions", "remote_actions_remoteaction", TableKind.OBJECT,
+          description="Remote actions (scripts run on devices).", fields=(
+              _id(),
+              _field("name", S),
+              _field("nql_id", S, description="NQL ID, e.g. #restart_service."),
+              _field("uid", UID),
+              # Stored as a list; read as its values joined with ", " (DATA_COLLECTION, REMEDIATION).
+              _field("purpose", S, column="purpose_text", description="DATA_COLLECTION and/or REMEDIATION."),
+          )),
     # -- events ---------------------------------------------------------------------------------
     Table("execution", "execution", "execution.events", "engine_execution", TableKind.EVENT,
           time_column="start_time", end_time_column="end_time", description="Executions of binaries.",
@@ -340,6 +349,23 @@ TABLES: tuple[Table, ...] = (
               *_event_times(),
               _field("type", E, enum=("installation", "uninstallation")),
           ), links=(_device_link(), Link("package", "package", "package_id"))),
+    # `outputs` reads as the JSON object text of the outputs; `outputs.<Name>` sub-fields are not
+    # registered yet (the registry has no dynamic fields).
+    Table("remote_action_execution", "remote_action_execution", "remote_action.executions",
+          "remote_actions_execution", TableKind.EVENT, time_column="time",
+          description="Executions of remote actions on devices.", fields=(
+              _id(),
+              _field("start_time", DT, nql="time", column="time", description="Last status change (UTC)."),
+              _field("end_time", DT, nql=None, column="time"),
+              _field("request_id", UID, column="request_uid", description="The request's requestId."),
+              _field("status", E, enum=("waiting_for_device", "in_progress", "success", "failure", "expired",
+                                        "cancelled")),
+              _field("status_details", S),
+              _field("trigger_method", E, enum=("api", "manual", "workflow", "scheduled")),
+              _field("outputs", S, column="outputs_text", description="Outputs as a JSON object."),
+              _field("external_source", S),
+              _field("external_reference", S),
+          ), links=(_device_link(), Link("remote_action", "remote_action", "remote_action_id"))),
 )
 
 _EVENT_TABLES = tuple(t.key for t in TABLES if t.kind is TableKind.EVENT)
