@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -54,6 +55,7 @@ class Command(BaseCommand):
             self.stderr.write("Empty database: seeding demo data...")
             call_command("seed_demo", password=password, devices=devices, days=days, stdout=sys.stderr)
         processes = self._start_children(host, port, workers)
+        _wait_until_listening(host, port, processes["web"])
         self._print_banner(host, port, password)
         return self._supervise(processes)
 
@@ -129,6 +131,15 @@ class Command(BaseCommand):
         for process in processes.values():
             _signal_group(process, signal.SIGKILL)  # whatever is left of the group, workers included
             process.wait()
+
+
+def _wait_until_listening(host: str, port: int, web: subprocess.Popen, timeout: float = 60) -> None:
+    """Returns once the web server accepts connections, so the printed URLs work when shown."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and web.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+            return
+        time.sleep(0.2)
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
