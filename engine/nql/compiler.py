@@ -181,6 +181,9 @@ class NqlCompiler:
             if lowered in current.fields_by_nql:
                 return tuple(links), current.fields_by_nql[lowered]
             head, dot, rest = text.partition(".")
+            keyed = current.fields_by_nql.get(head.lower())
+            if dot and keyed is not None and keyed.sub_field(rest) is not None:
+                return tuple(links), keyed.sub_field(rest)
             link = current.links_by_name.get(head.lower())
             if not dot or link is None:
                 options = [*current.fields_by_nql, *current.links_by_name]

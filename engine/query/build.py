@@ -48,6 +48,10 @@ def field_named(table: Table, name: str, at: Where, language: str) -> Field:
     lowered = name.lower()
     fields = table.fields_by_name if language == "nxql" else table.fields_by_nql
     found = fields.get(lowered)
+    if found is None and "." in name:  # a key of a keyed field: `outputs.Uptime`
+        head, _dot, key = name.partition(".")
+        parent = fields.get(head.lower())
+        found = parent.sub_field(key) if parent is not None else None
     if found is None:
         label = table.nxql if language == "nxql" else table.nql
         raise fail(f"unknown field '{name}' in table {label}", at, closest_first(name, fields))

@@ -310,6 +310,8 @@ class SqlGenerator:
                 owner = SCHEMA.table(path[-1].target) if path else scope.root_table
                 path = (*path, owner.links_by_name[expression.field.via])
             sql = f"{scope.alias_for(path)}.{expression.field.column}"
+            if expression.field.json_key is not None:
+                sql = f"({sql} ->> {self.params.add(expression.field.json_key)})"
             if expression.type in TEXT_TYPES and empty_is_null:
                 sql = f"NULLIF({sql}, '')"
             return sql

@@ -37,10 +37,21 @@ class Field:
     enum_values: tuple[str, ...] = ()
     privacy: Privacy = Privacy.NONE
     description: str = ""
+    # A JSON object column whose keys are fields of their own: `outputs.Uptime` reads key `Uptime`.
+    keyed_column: str | None = None
+    json_key: str | None = None  # set on such a sub-field: the key it reads
 
     @property
     def unit(self) -> str | None:
         return self.type.unit
+
+    def sub_field(self, key: str) -> Field | None:
+        """The field ``<name>.<key>`` of a keyed field (text); None when this field has no keys."""
+        if self.keyed_column is None or not key:
+            return None
+        return Field(name=f"{self.name}.{key}", type=FieldType.STRING, column=self.keyed_column,
+                     nql=f"{self.nql}.{key}" if self.nql else None, json_key=key,
+                     description=f"Key {key} of {self.name}.")
 
 
 @dataclass(frozen=True)
@@ -142,10 +153,11 @@ class Aggregate:
 
 
 def _field(name: str, type_: FieldType, *, nql=SAME, column: str | None = None, via: str | None = None,
-           enum: tuple[str, ...] = (), privacy: Privacy = Privacy.NONE, description: str = "") -> Field:
+           enum: tuple[str, ...] = (), privacy: Privacy = Privacy.NONE, description: str = "",
+           keyed_column: str | None = None) -> Field:
     return Field(
         name=name, type=type_, column=column or name, nql=name if nql is SAME else nql, via=via,
-        enum_values=enum, privacy=privacy, description=description,
+        enum_values=enum, privacy=privacy, description=description, keyed_column=keyed_column,
     )
 
 
@@ -362,7 +374,8 @@ TABLES: tuple[Table, ...] = (
                                         "cancelled")),
               _field("status_details", S),
               _field("trigger_method", E, enum=("api", "manual", "workflow", "scheduled")),
-              _field("outputs", S, column="outputs_text", description="Outputs as a JSON object."),
+              _field("outputs", S, column="outputs_text", keyed_column="outputs",
+                     description="Outputs as a JSON object; each declared output also as outputs.<Name>."),
               _field("external_source", S),
               _field("external_reference", S),
           ), links=(_device_link(), Link("remote_action", "remote_action", "remote_action_id"))),
