@@ -145,7 +145,7 @@ def create_request(
             external_reference=info.external_reference[:255], reason=info.reason,
             requested_by=info.requested_by[:255], created=now,
         )
-        _copy_executions(request, action, pairs, supported, now)
+        copy_executions(request, action, pairs, supported, now)
     return request
 
 
@@ -153,7 +153,7 @@ def _copy_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _copy_executions(request: Request, action: RemoteAction, pairs: dict[int, str], supported: set[str],
+def copy_executions(request: Request, action: RemoteAction, pairs: dict[int, str], supported: set[str],
                      now: datetime) -> None:
     columns = ("request_id", "remote_action_id", "device_id", "status", "status_details", "outputs",
                "outputs_text", "time", "request_uid", "trigger_method", "external_source", "external_reference")

@@ -17,3 +17,17 @@ def simulate_fleet() -> dict[str, int]:
     from remote_actions import simulator
 
     return simulator.run_once()
+
+
+@shared_task(name="remote_actions.classic_run_on_engine")
+def classic_run_on_engine(**kwargs) -> dict[str, str]:
+    """One Engine's part of a classic Act API v2 call (``remote_actions.classic``); idempotent."""
+    from remote_actions import classic
+
+    try:
+        return classic.run_on_engine(**kwargs)
+    except Exception as error:  # the Engine failed: answered as engine_error, never lost
+        import logging
+
+        logging.getLogger(__name__).exception("classic Act API: Engine task failed")
+        return {"code": "engine_error", "message": f"Engine failed: {type(error).__name__}"}
