@@ -1,0 +1,174 @@
+"""Connector credentials: how OpenDEX reaches and authenticates to an outbound tool.
+
+Secrets (password, token, client secret) are encrypted at rest with Fernet. Exporters (and later
+other connectors) refer to a credential with a foreign key using ``on_delete=models.PROTECT``; the
+admin then refuses to delete a credential in use and names the objects using it.
+"""
+
+import json
+import re
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from .fields import EncryptedTextField
+
+# An HTTP header name (RFC 9110 token).
+HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Headers that carry secrets or are set by the connection itself: never allowed as extra headers.
+RESERVED_HEADERS = {"authorization", "proxy-authorization", "cookie", "host", "content-length",
+                    "transfer-encoding", "connection"}
+
+
+def url_problem(value: str, allow_plain_http: bool) -> str | None:
+    """What is wrong with ``value`` as ``https://host[:port][/base]``, or None."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "Enter a URL such as https://tool.example.com or https://tool.example.com:8443/api."
+    if parts.scheme == "http":
+        if not allow_plain_http:
+            return "Plain http:// is refused: use https://, or tick “allow plain HTTP” to accept it."
+    elif parts.scheme != "https":
+        return "Enter a URL starting with https:// (for example https://tool.example.com/api)."
+    if not parts.hostname:
+        return "The URL needs a host name, for example https://tool.example.com."
+    if parts.username is not None or parts.password is not None:
+        return "Do not put a user name or password in the URL; use the authentication fields."
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        return "The URL cannot have a query (?…) or a fragment (#…)."
+    if any(ch.isspace() for ch in value):
+        return "The URL cannot contain spaces."
+    return None
+
+
+class ConnectorCredential(models.Model):
+    AUTH_BASIC = "basic"
+    AUTH_BEARER = "bearer"
+    AUTH_OAUTH2 = "oauth2_client_credentials"
+    AUTH_CHOICES = [
+        (AUTH_BASIC, "Basic (user name and password)"),
+        (AUTH_BEARER, "Bearer token"),
+        (AUTH_OAUTH2, "OAuth2 client credentials"),
+    ]
+    CLIENT_AUTH_BASIC_HEADER = "basic_header"
+    CLIENT_AUTH_BODY = "body_fields"
+    CLIENT_AUTH_CHOICES = [
+        (CLIENT_AUTH_BASIC_HEADER, "Basic authorization header"),
+        (CLIENT_AUTH_BODY, "client_id and client_secret in the request body"),
+    ]
+    SECRET_FIELDS = ("password", "token", "client_secret")
+
+    name = models.CharField(max_length=200, unique=True)
+    base_url = models.CharField(
+        "base URL", max_length=2000,
+        help_text="The tool's instance root, https://host[:port][/base]. Requests go to this URL, then /, "
+        "then the exporter's resource.",
+    )
+    auth_type = models.CharField("authentication", max_length=32, choices=AUTH_CHOICES, default=AUTH_BASIC)
+    username = models.CharField("user name", max_length=400, blank=True)
+    password = EncryptedTextField(blank=True)
+    token = EncryptedTextField(blank=True)
+    token_url = models.CharField("token URL", max_length=2000, blank=True)
+    client_id = models.CharField("client ID", max_length=400, blank=True)
+    client_secret = EncryptedTextField(blank=True)
+    scope = models.CharField(max_length=1000, blank=True)
+    audience = models.CharField(max_length=1000, blank=True)
+    client_auth = models.CharField(
+        "client authentication", max_length=16, choices=CLIENT_AUTH_CHOICES, default=CLIENT_AUTH_BASIC_HEADER
+    )
+    extra_headers = models.JSONField(
+        default=dict, blank=True,
+        help_text='Non-secret HTTP headers sent with every request, as a JSON object: {"X-Source": "opendex"}.',
+    )
+    verify_tls = models.BooleanField("verify TLS certificates", default=True)
+    ca_bundle_pem = models.TextField(
+        "CA bundle (PEM)", blank=True,
+        help_text="Optional certificates (PEM) to trust, instead of the system ones, when verifying the tool.",
+    )
+    allow_plain_http = models.BooleanField(
+        "allow plain HTTP", default=False,
+        help_text="Accept http:// base and token URLs. Credentials then travel unencrypted.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+        verbose_name = "connector credential"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        errors: dict[str, list[str]] = {}
+
+        def problem(field: str, message: str) -> None:
+            errors.setdefault(field, []).append(message)
+
+        if self.base_url and (message := url_problem(self.base_url, self.allow_plain_http)) is not None:
+            problem("base_url", message)
+        if self.auth_type == self.AUTH_BASIC:
+            if not self.username:
+                problem("username", "Basic authentication needs a user name.")
+            if not self.password:
+                problem("password", "Basic authentication needs a password.")
+        elif self.auth_type == self.AUTH_BEARER:
+            if not self.token:
+                problem("token", "Bearer authentication needs a token.")
+        elif self.auth_type == self.AUTH_OAUTH2:
+            if not self.token_url:
+                problem("token_url", "OAuth2 client credentials need a token URL.")
+            elif (message := url_problem(self.token_url, self.allow_plain_http)) is not None:
+                problem("token_url", message)
+            if not self.client_id:
+                problem("client_id", "OAuth2 client credentials need a client ID.")
+            if not self.client_secret:
+                problem("client_secret", "OAuth2 client credentials need a client secret.")
+        for message in header_problems(self.extra_headers):
+            problem("extra_headers", message)
+        if self.ca_bundle_pem.strip() and (message := pem_problem(self.ca_bundle_pem)) is not None:
+            problem("ca_bundle_pem", message)
+        if errors:
+            raise ValidationError(errors)
+
+    def secret_values(self) -> list[str]:
+        """The stored secrets, to scrub them from any text shown or logged."""
+        return [value for value in (self.password, self.token, self.client_secret) if value]
+
+
+def header_problems(headers) -> list[str]:
+    if headers in (None, ""):
+        return []
+    if isinstance(headers, str):
+        try:
+            headers = json.loads(headers)
+        except ValueError:
+            return ["Enter a JSON object of header names to values."]
+    if not isinstance(headers, dict):
+        return ['Enter a JSON object of header names to values, for example {"X-Source": "opendex"}.']
+    found = []
+    for name, value in headers.items():
+        if not HEADER_NAME.match(name):
+            found.append(f"“{name}” is not a valid header name.")
+        elif name.lower() in RESERVED_HEADERS:
+            found.append(f"“{name}” cannot be an extra header: authentication and connection headers are set "
+                         "by the credential.")
+        if not isinstance(value, str):
+            found.append(f"The value of “{name}” must be text.")
+        elif "\r" in value or "\n" in value:
+            found.append(f"The value of “{name}” cannot contain line breaks.")
+    return found
+
+
+def pem_problem(text: str) -> str | None:
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        return "Paste one or more certificates in PEM form (-----BEGIN CERTIFICATE----- …)."
+    try:
+        x509.load_pem_x509_certificates(text.encode())
+    except ValueError:
+        return "These are not valid PEM certificates."
+    return None
