@@ -224,14 +224,14 @@ class NxqlCompiler:
 
     def _wheres(self, wheres, path_to, sources: _Sources | None) -> p.Condition | None:
         """AND inside one where; OR across wheres on the same table; AND across tables."""
-        by_table: dict[str, list[p.Condition]] = {}
+        by_table: dict[str, list[p.Condition | None]] = {}
         for where in wheres:
             table = build.table_named(where.table.text, at(where.table), "nxql")
             path = path_to(table, where.table)
             comparisons = [self._comparison(c, table, path) for c in where.conditions]
-            by_table.setdefault(table.key, []).append(p.all_of(comparisons) or _ALWAYS)
-        groups = [p.any_of(alternatives) for alternatives in by_table.values()]
-        return p.all_of(g for g in groups if g is not _ALWAYS and not _has_always(g))
+            by_table.setdefault(table.key, []).append(p.all_of(comparisons))
+        # A where without conditions (None) holds for every row: its table's alternatives all pass.
+        return p.all_of(p.any_of(alternatives) for alternatives in by_table.values() if None not in alternatives)
 
     def _comparison(self, node: ast.Comparison, table: Table, path: tuple[Link, ...]) -> p.Comparison:
         op = node.op.text.lower()
@@ -364,19 +364,6 @@ class NxqlCompiler:
         if value < 0 or not count.text.isascii():
             raise fail(f"limit takes a whole number, not '{count.text}'", at(count))
         return value
-
-
-class _Always:
-    """A where without conditions: holds for every row of its table."""
-
-
-_ALWAYS = _Always()
-
-
-def _has_always(condition) -> bool:
-    return isinstance(condition, p.BoolOp) and condition.op == "or" and any(
-        item is _ALWAYS for item in condition.items
-    )
 
 
 def compile_nxql(tree, context: CompileContext, *, can_edit_categories: bool = True):

@@ -1141,3 +1141,7 @@ def test_every_link_of_an_event_decorates_it(api, event):
     response = api.get(f"(select ({selection}) (from ({event} {' '.join(links)})) (limit 1))", format="json")
     body = body_of(response).decode()
     assert response.status_code == 200, error_message(body)
+
+
+def test_a_where_without_conditions_makes_its_table_alternatives_hold_for_every_row(api):
+    assert devices(api, "(where device) (where device (eq name (string nope)))") == VISIBLE
