@@ -1,8 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html_join
+
+from engine.query.errors import QueryError
 
 from . import services
-from .models import ConnectorCredential
+from .models import MAX_QUERIES, ConnectorCredential, Exporter, ExporterQuery
 
 SECRET_LABELS = {"password": "password", "token": "token", "client_secret": "client secret"}
 
@@ -80,3 +83,45 @@ class ConnectorCredentialAdmin(admin.ModelAdmin):
         for credential in queryset:
             result = services.test_connection(credential)
             messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
+
+
+class ExporterQueryInline(admin.StackedInline):
+    model = ExporterQuery
+    extra = 1
+    min_num = 1
+    max_num = MAX_QUERIES
+    fields = ("position", "nql", "structure", "payload", "content_helpers")
+    readonly_fields = ("content_helpers",)
+    verbose_name = "query"
+    verbose_name_plural = "Data: queries (at most 10)"
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # The admin does not pass validate_min/validate_max itself: at least one, at most 10 queries.
+        return super().get_formset(request, obj, validate_min=True, validate_max=True, **kwargs)
+
+    @admin.display(description="payload content helpers")
+    def content_helpers(self, obj: ExporterQuery | None) -> str:
+        if obj is None or obj.pk is None or not obj.nql:
+            return "The query's columns are shown here after saving."
+        try:
+            columns = obj.output_columns()
+        except QueryError as error:
+            return f"The query is not valid: {error.full_message}"
+        return format_html_join(", ", "<code>{{{{{}}}}}</code>", ((name,) for name in columns))
+
+
+@admin.register(Exporter)
+class ExporterAdmin(admin.ModelAdmin):
+    list_display = ("name", "credential", "method", "resource", "recurrence", "enabled", "updated")
+    list_filter = ("enabled", "recurrence", "method")
+    search_fields = ("name", "description", "resource")
+    search_help_text = "Search exporters by name, description or resource."
+    ordering = ("name",)
+    readonly_fields = ("created", "updated")
+    inlines = (ExporterQueryInline,)
+    fieldsets = (
+        ("General", {"fields": ("name", "description", "credential", "method", "resource", "recurrence",
+                                "every_hours", "weekday", "enabled")}),
+        ("Options", {"fields": ("batch_size", "max_request_bytes", "max_attempts")}),
+        ("History", {"fields": ("created", "updated")}),
+    )

@@ -10,7 +10,8 @@ import re
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from .fields import EncryptedTextField
@@ -172,3 +173,196 @@ def pem_problem(text: str) -> str | None:
     except ValueError:
         return "These are not valid PEM certificates."
     return None
+
+
+# -- Exporters ---------------------------------------------------------------------------------------
+
+MAX_QUERIES = 10
+HOURLY_EVERY = (1, 2, 3, 4, 6, 8, 12, 24)
+PLACEHOLDER_IN_TEXT = re.compile(r"\{\{|\}\}|\{[^{}]*\}")
+
+
+def resource_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as the path (and query) after the credential's base URL, or None."""
+    if "://" in value or re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", value) or value.startswith("//"):
+        return ("Enter only the path after the credential's base URL, without scheme and host, for example "
+                "api/now/import/u_devices/insertMultiple.")
+    if PLACEHOLDER_IN_TEXT.search(value):
+        return "The resource cannot contain placeholders."
+    if any(ch.isspace() for ch in value):
+        return "The resource cannot contain spaces."
+    return None
+
+
+class Exporter(models.Model):
+    METHOD_CHOICES = [("POST", "POST"), ("PUT", "PUT"), ("PATCH", "PATCH")]
+    HOURLY, DAILY, WEEKLY = "hourly", "daily", "weekly"
+    RECURRENCE_CHOICES = [(HOURLY, "Hourly, every N hours"), (DAILY, "Daily at 00:00 UTC"),
+                          (WEEKLY, "Weekly on one day at 00:00 UTC")]
+    WEEKDAY_CHOICES = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"),
+                       (5, "Saturday"), (6, "Sunday")]
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    credential = models.ForeignKey(ConnectorCredential, on_delete=models.PROTECT, related_name="exporters")
+    method = models.CharField(max_length=5, choices=METHOD_CHOICES, default="POST")
+    resource = models.CharField(
+        max_length=2000,
+        help_text="The path (and query) after the credential's base URL, without scheme and host, e.g. "
+        "api/now/import/u_devices/insertMultiple.",
+    )
+    recurrence = models.CharField(max_length=8, choices=RECURRENCE_CHOICES)
+    every_hours = models.PositiveSmallIntegerField(
+        "every (hours)", choices=[(n, str(n)) for n in HOURLY_EVERY], null=True, blank=True,
+        help_text="For an hourly recurrence: run every N hours.",
+    )
+    weekday = models.PositiveSmallIntegerField(
+        choices=WEEKDAY_CHOICES, null=True, blank=True, help_text="For a weekly recurrence: the day it runs."
+    )
+    enabled = models.BooleanField(default=True)
+    batch_size = models.PositiveIntegerField(
+        "records per request", default=200, validators=[MinValueValidator(1), MaxValueValidator(10_000)]
+    )
+    max_request_bytes = models.PositiveIntegerField(
+        "maximum request size (bytes)", default=5_242_880, validators=[MinValueValidator(1)]
+    )
+    max_attempts = models.PositiveSmallIntegerField(
+        "attempts per request", default=8, validators=[MinValueValidator(1)]
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        errors: dict[str, list[str]] = {}
+        if self.resource and (message := resource_problem(self.resource)) is not None:
+            errors.setdefault("resource", []).append(message)
+        if self.recurrence == self.HOURLY and self.every_hours is None:
+            errors.setdefault("every_hours", []).append("An hourly recurrence needs the number of hours.")
+        if self.recurrence == self.WEEKLY and self.weekday is None:
+            errors.setdefault("weekday", []).append("A weekly recurrence needs the day of the week.")
+        if errors:
+            raise ValidationError(errors)
+
+    def recurrence_text(self) -> str:
+        if self.recurrence == self.HOURLY:
+            return f"every {self.every_hours} hours" if self.every_hours != 1 else "hourly"
+        return self.recurrence
+
+    def expected_timeframes(self) -> tuple[str, ...]:
+        """The ``during past`` durations that cover exactly one period of the recurrence."""
+        if self.recurrence == self.HOURLY and self.every_hours:
+            return (f"{self.every_hours}h",) + (("1d",) if self.every_hours == 24 else ())
+        if self.recurrence == self.DAILY:
+            return ("1d", "24h")
+        if self.recurrence == self.WEEKLY:
+            return ("7d",)
+        return ()
+
+
+def query_timeframes(query) -> list:
+    """Every time frame of a parsed NQL query (its source and its activity stages)."""
+    found = [query.timeframe] if query.timeframe is not None else []
+    for stage in query.stages:
+        if getattr(stage, "timeframe", None) is not None:
+            found.append(stage.timeframe)
+    return found
+
+
+class ExporterQuery(models.Model):
+    STRUCTURE_CHOICES = [
+        ("collection", "Collection: one JSON object per line"),
+        ("array", "Array of objects"),
+        ("object_with_array", "Object with an array of objects"),
+    ]
+
+    exporter = models.ForeignKey(Exporter, on_delete=models.CASCADE, related_name="queries")
+    position = models.PositiveSmallIntegerField(default=0)
+    nql = models.TextField("NQL query")
+    structure = models.CharField("payload structure", max_length=20, choices=STRUCTURE_CHOICES,
+                                 default="array")
+    payload = models.TextField("payload JSON", help_text="The JSON template for one record, with {{column}} "
+                               "placeholders in string values.")
+
+    class Meta:
+        ordering = ("exporter", "position", "id")
+        verbose_name = "exporter query"
+        verbose_name_plural = "exporter queries"
+
+    def __str__(self) -> str:
+        return f"{self.exporter_id} #{self.position}"
+
+    def output_columns(self) -> list[str]:
+        """The query's output column names (the payload content helpers); ``QueryError`` if it is invalid."""
+        from engine.services import prepare_nql
+
+        return [column.name for column in prepare_nql(self.nql).plan.columns]
+
+    def clean(self):
+        from engine.nql.parser import parse
+        from engine.query.errors import QueryError
+
+        from .rendering import TemplateError, braces, parse_template
+
+        errors: dict[str, list[str]] = {}
+        columns: list[str] | None = None
+        if self.nql and self.nql.strip():
+            try:
+                tree = parse(self.nql)
+                columns = self.output_columns()
+            except QueryError as error:
+                errors.setdefault("nql", []).append(f"The query is not valid: {error.full_message}.")
+            else:
+                exporter = self._exporter()
+                if exporter is not None and exporter.recurrence:
+                    errors_nql = timeframe_problems(tree, exporter)
+                    if errors_nql:
+                        errors.setdefault("nql", []).extend(errors_nql)
+        if self.payload and self.payload.strip() and self.structure:
+            try:
+                template = parse_template(self.structure, self.payload)
+            except TemplateError as error:
+                errors.setdefault("payload", []).append(str(error))
+            else:
+                unknown = [name for name in template.placeholders if columns is not None and name not in columns]
+                if unknown:
+                    errors.setdefault("payload", []).append(
+                        "Unknown placeholder" + ("s " if len(unknown) > 1 else " ")
+                        + braces(unknown)
+                        + ": use one of the query's columns: " + ", ".join(columns) + ".")
+        exporter = self._exporter()
+        if exporter is not None and exporter.pk is not None:
+            others = ExporterQuery.objects.filter(exporter=exporter).exclude(pk=self.pk).count()
+            if others >= MAX_QUERIES:
+                errors.setdefault(NON_FIELD_ERRORS, []).append(
+                    f"An exporter can have at most {MAX_QUERIES} queries.")
+        if errors:
+            raise ValidationError(errors)
+
+    def _exporter(self) -> Exporter | None:
+        try:
+            return self.exporter
+        except Exporter.DoesNotExist:
+            return None
+
+
+def timeframe_problems(tree, exporter: Exporter) -> list[str]:
+    expected = exporter.expected_timeframes()
+    if not expected:
+        return []
+    wanted = " or ".join(f"“during past {value}”" for value in expected)
+    found = []
+    for frame in query_timeframes(tree):
+        where = f" (line {frame.line}, column {frame.column})"
+        if frame.kind != "past":
+            found.append(f"An exporter's query must use a time frame “during past …” covering one period of "
+                         f"its recurrence: {wanted}{where}.")
+        elif frame.past not in expected:
+            found.append(f"The time frame “during past {frame.past}” does not match the "
+                         f"{exporter.recurrence_text()} recurrence: use {wanted}{where}.")
+    return found
