@@ -75,6 +75,7 @@ from oauth2_provider.settings import oauth2_settings
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from portal import throttling
@@ -417,9 +418,15 @@ class BearerEndpointMixin:
 
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [HasToken]
+    renderer_classes = [JSONRenderer]
 
     def get_authenticate_header(self, request) -> str:
         return BEARER_CHALLENGE
+
+    def perform_content_negotiation(self, request, force=False):
+        # JSON answers; an endpoint that offers other formats negotiates in its handler, so that a
+        # 406 comes after authentication and in the endpoint's own error shape.
+        return JSONRenderer(), "application/json"
 
     def handle_exception(self, exc):
         if is_unauthorized(exc):

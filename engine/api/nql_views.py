@@ -36,14 +36,13 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 from rest_framework import exceptions
-from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from engine import exports, services
 from engine.models import NqlExport, SavedQuery
 from engine.query import plan as p
 from engine.query.errors import QueryError
-from portal.oauth import BEARER_CHALLENGE, BearerTokenAuthentication, HasScope, is_unauthorized, unauthorized_response
+from portal.oauth import BearerEndpointMixin, HasScope, is_unauthorized, unauthorized_response
 
 logger = logging.getLogger(__name__)
 
@@ -225,21 +224,11 @@ def credential_of(request):
 # -- views ----------------------------------------------------------------------------------------
 
 
-class NqlApiView(APIView):
+class NqlApiView(BearerEndpointMixin, APIView):
     """Bearer token with the ``nql`` scope; bodies read by hand; every error in the NQL API's shape."""
 
-    renderer_classes = [JSONRenderer]
     parser_classes: list = []
-
-    authentication_classes = [BearerTokenAuthentication]
     permission_classes = [HasScope("nql")]
-
-    def get_authenticate_header(self, request) -> str:
-        return BEARER_CHALLENGE
-
-    def perform_content_negotiation(self, request, force=False):
-        # Negotiated by each handler (406 in the NQL API's error shape, after authentication).
-        return JSONRenderer(), JSON
 
     def handle_exception(self, exc):
         if isinstance(exc, ApiError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from engine.nql import ast
 from engine.nql.lexer import NqlLexer, tokenize
 from engine.query.errors import LineIndex, QueryError, position
+from engine.query.lexing import syntax_error
 from engine.query.plytables import build_parser
 
 MAX_QUERY_LENGTH = 1_000_000
@@ -197,10 +198,7 @@ class NqlParser:
         p[0] = None
 
     def p_error(self, tok):
-        if tok is None:
-            raise QueryError("unexpected end of query")
-        line, column = position(tok.lexer.lexdata, tok.lexpos)
-        raise QueryError(f"syntax error near {tok.value!r}", line=line, column=column)
+        raise syntax_error(tok)
 
     def _pos(self, p, index: int) -> tuple[int, int]:
         return p.lexer.line_index.position(p.lexpos(index))

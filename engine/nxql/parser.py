@@ -13,6 +13,7 @@ import re
 from engine.nxql import ast
 from engine.nxql.lexer import NxqlLexer, tokenize
 from engine.query.errors import LineIndex, QueryError, position
+from engine.query.lexing import syntax_error
 from engine.query.plytables import build_parser
 
 MAX_QUERY_LENGTH = 1_000_000
@@ -222,11 +223,7 @@ class NxqlParser:
         p[0] = None
 
     def p_error(self, tok):
-        if tok is None:
-            raise QueryError("unexpected end of query")
-        line, column = position(tok.lexer.lexdata, tok.lexpos)
-        shown = {"LPAREN": "'('", "RPAREN": "')'"}.get(tok.type, repr(tok.value))
-        raise QueryError(f"syntax error near {shown}", line=line, column=column)
+        raise syntax_error(tok, tok and {"LPAREN": "'('", "RPAREN": "')'"}.get(tok.type))
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -26,3 +26,11 @@ def lexer_error(token) -> QueryError:
     if char in "\"'":
         return QueryError("unterminated string", line=line, column=column)
     return QueryError(f"unexpected character {char!r}", line=line, column=column)
+
+
+def syntax_error(token, shown: str | None = None) -> QueryError:
+    """The error for a token a parser did not expect (``None``: the text ended too early)."""
+    if token is None:
+        return QueryError("unexpected end of query")
+    line, column = position(token.lexer.lexdata, token.lexpos)
+    return QueryError(f"syntax error near {shown or repr(token.value)}", line=line, column=column)

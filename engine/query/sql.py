@@ -244,31 +244,14 @@ class SqlGenerator:
             return self._measure(scope, form)
         event_alias = scope.root_alias
         column = f"{event_alias}.{form.column}" if form.column else None
-        if form.function == "count":
-            expression = "count(*)"
-        elif form.function == "count_distinct":
-            expression = f"count(DISTINCT {column})"
-        elif form.function == "sum":
-            expression = f"sum({column})"
-        elif form.function == "avg":
-            expression = f"avg({column})"
-        else:
-            raise ValueError(f"unknown aggregate function {form.function}")
+        expression = _aggregate_call(form.function, column)
         if form.condition is not None:
             expression += f" FILTER (WHERE {self._fixed_condition(event_alias, form.condition)})"
         return expression
 
     def _measure(self, scope: _Scope, measure: p.Measure) -> str:
         target = None if measure.target is None else self._expression(scope, measure.target)
-        function = measure.function
-        if function == "count":
-            expression = f"count({target})" if target else "count(*)"
-        elif function == "count_distinct":
-            expression = f"count(DISTINCT {target})"
-        elif function in ("sum", "avg", "min", "max"):
-            expression = f"{function}({target})"
-        else:
-            raise ValueError(f"unknown aggregate function {function}")
+        expression = _aggregate_call(measure.function, target)
         if measure.condition is not None:
             expression += f" FILTER (WHERE {self._condition(scope, measure.condition)})"
         return expression
@@ -390,6 +373,17 @@ class SqlGenerator:
         if textual:
             sql = f'{sql} COLLATE "C"'
         return f"{sql} {symbol} {self.params.add(value)}"
+
+
+def _aggregate_call(function: str, argument: str | None) -> str:
+    """SQL of an aggregate function over ``argument`` (``count`` without one counts rows)."""
+    if function == "count":
+        return f"count({argument})" if argument else "count(*)"
+    if function == "count_distinct":
+        return f"count(DISTINCT {argument})"
+    if function in ("sum", "avg", "min", "max"):
+        return f"{function}({argument})"
+    raise ValueError(f"unknown aggregate function {function}")
 
 
 def generate(query_plan: p.Plan) -> Statement:

@@ -34,12 +34,11 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import HttpResponse
 from rest_framework import exceptions
-from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from engine.models import Device
 from portal.models import PlatformSettings
-from portal.oauth import BEARER_CHALLENGE, BearerTokenAuthentication, HasScope, is_unauthorized, unauthorized_response
+from portal.oauth import BearerEndpointMixin, HasScope, is_unauthorized, unauthorized_response
 from remote_actions import services
 from remote_actions.api.current_serializers import (
     NQL_ID_RE,
@@ -95,19 +94,11 @@ def devices_by_collector_uid(collector_uids: list[str]) -> dict[str, tuple[int, 
         return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
 
 
-class RemoteActionApiView(APIView):
+class RemoteActionApiView(BearerEndpointMixin, APIView):
     """Bearer token with the ``remote_actions`` scope; every error as ``{"code", "message"}``."""
 
-    renderer_classes = [JSONRenderer]
     parser_classes: list = []
-    authentication_classes = [BearerTokenAuthentication]
     permission_classes = [HasScope("remote_actions")]
-
-    def get_authenticate_header(self, request) -> str:
-        return BEARER_CHALLENGE
-
-    def perform_content_negotiation(self, request, force=False):
-        return JSONRenderer(), JSON
 
     def handle_exception(self, exc):
         if isinstance(exc, ApiError):
