@@ -4,7 +4,7 @@ from django.utils.html import format_html_join
 
 from engine.query.errors import QueryError
 
-from . import services
+from . import connectors
 from .models import MAX_QUERIES, ConnectorCredential, Exporter, ExporterQuery
 
 SECRET_LABELS = {"password": "password", "token": "token", "client_secret": "client secret"}
@@ -81,7 +81,7 @@ class ConnectorCredentialAdmin(admin.ModelAdmin):
     @admin.action(description="Test connection", permissions=["view"])
     def test_connection(self, request, queryset):
         for credential in queryset:
-            result = services.test_connection(credential)
+            result = connectors.test_connection(credential)
             messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
 
 

@@ -7,12 +7,14 @@ admin then refuses to delete a credential in use and names the objects using it.
 
 import json
 import re
+import uuid
 from urllib.parse import urlsplit
 
 from cryptography import x509
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from .fields import EncryptedTextField
 
@@ -63,6 +65,7 @@ class ConnectorCredential(models.Model):
     ]
     SECRET_FIELDS = ("password", "token", "client_secret")
 
+    uid = models.UUIDField("UID", default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, unique=True)
     base_url = models.CharField(
         "base URL", max_length=2000,
@@ -202,6 +205,7 @@ class Exporter(models.Model):
     WEEKDAY_CHOICES = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"),
                        (5, "Saturday"), (6, "Sunday")]
 
+    uid = models.UUIDField("UID", default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     credential = models.ForeignKey(ConnectorCredential, on_delete=models.PROTECT, related_name="exporters")
@@ -227,7 +231,11 @@ class Exporter(models.Model):
         "maximum request size (bytes)", default=5_242_880, validators=[MinValueValidator(1)]
     )
     max_attempts = models.PositiveSmallIntegerField(
-        "attempts per request", default=8, validators=[MinValueValidator(1)]
+        "attempts per request", default=8, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    watermark = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="The end of the last time window delivered completely; the next run starts there.",
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -366,3 +374,46 @@ def timeframe_problems(tree, exporter: Exporter) -> list[str]:
             found.append(f"The time frame “during past {frame.past}” does not match the "
                          f"{exporter.recurrence_text()} recurrence: use {wanted}{where}.")
     return found
+
+
+# -- Runs ----------------------------------------------------------------------------------------------
+
+
+class ExporterRun(models.Model):
+    """One run of an exporter (scheduled, manual or a test load), kept after the exporter is deleted."""
+
+    SCHEDULE, MANUAL, TEST = "schedule", "manual", "test"
+    TRIGGER_CHOICES = [(SCHEDULE, "schedule"), (MANUAL, "manual"), (TEST, "test")]
+    RUNNING, SUCCESS, FAILED, SKIPPED = "running", "success", "failed", "skipped"
+    STATUS_CHOICES = [(RUNNING, "running"), (SUCCESS, "success"), (FAILED, "failed"), (SKIPPED, "skipped")]
+
+    uid = models.UUIDField("UID", default=uuid.uuid4, unique=True, editable=False)
+    exporter = models.ForeignKey(Exporter, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    exporter_name = models.CharField(max_length=200)
+    trigger = models.CharField(max_length=8, choices=TRIGGER_CHOICES)
+    status = models.CharField(max_length=8, choices=STATUS_CHOICES, default=RUNNING)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    records_sent = models.BigIntegerField(default=0)
+    batches_sent = models.BigIntegerField(default=0)
+    bytes_sent = models.BigIntegerField(default=0)
+    attempts = models.BigIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_status = models.PositiveSmallIntegerField("last HTTP status", null=True, blank=True)
+    results = models.JSONField(
+        default=list, blank=True,
+        help_text="Per query (test loads) or per window: what was sent and what the destination answered.",
+    )
+    redo_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="redone_by",
+                                help_text="The stale run (its worker stopped) this run redoes.")
+
+    class Meta:
+        ordering = ("-started_at", "-id")
+        indexes = [models.Index(fields=["exporter", "-started_at"]), models.Index(fields=["status"])]
+        verbose_name = "exporter run"
+
+    def __str__(self) -> str:
+        return f"{self.exporter_name} {self.trigger} run {self.started_at:%Y-%m-%d %H:%M:%S}"

@@ -124,46 +124,129 @@ def value_text(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _fill(value, values: dict[str, object]):
-    if isinstance(value, str):
-        whole = PLACEHOLDER.fullmatch(value)
-        if whole is not None:
-            return values[whole.group(1)]
-        if "{{" not in value:
-            return value
-        return PLACEHOLDER.sub(lambda match: value_text(values[match.group(1)]), value)
-    if isinstance(value, dict):
-        return {key: _fill(item, values) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_fill(item, values) for item in value]
-    return value
-
-
-def render_records(template: Template, columns: Sequence, rows: Iterable[Sequence]) -> list:
-    """The records (Python objects) of ``rows``; ``columns`` have ``.name`` and ``.type``."""
-    names = [column.name for column in columns]
-    missing = [name for name in template.placeholders if name not in names]
-    if missing:
-        raise TemplateError("Unknown placeholders " + braces(missing)
-                            + "; the query's columns are " + ", ".join(names) + ".")
-    wanted = [(index, column) for index, column in enumerate(columns) if column.name in template.placeholders]
-    records = []
-    for row in rows:
-        values = {column.name: json_value(row[index], column.type) for index, column in wanted}
-        records.append(_fill(template.record, values))
-    return records
-
-
 def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+def _unused_marker(text: str) -> str:
+    """A string that does not occur in ``text`` (to cut a serialised template into pieces)."""
+    index = 0
+    while (marker := f"\x00opendex-{index}\x00") in text or _dumps(marker) in text:
+        index += 1
+    return marker
+
+
+class RecordRenderer:
+    """Renders rows into records (JSON text) fast: the record template is serialised once into constant
+    pieces and slots; a row only fills the slots. A slot is a whole-value placeholder (the typed JSON
+    value) or a string with embedded placeholders (the string with the values' text, JSON-escaped)."""
+
+    def __init__(self, template: Template, columns: Sequence):
+        names = [column.name for column in columns]
+        missing = [name for name in template.placeholders if name not in names]
+        if missing:
+            raise TemplateError("Unknown placeholders " + braces(missing)
+                                + "; the query's columns are " + ", ".join(names) + ".")
+        self._columns = [(names.index(name), columns[names.index(name)].type) for name in template.placeholders]
+        self._slot_of = {name: slot for slot, name in enumerate(template.placeholders)}
+        pieces: list = []
+        self._encode(template.record, pieces)
+        self._pieces = self._merge(pieces)
+
+    def _encode(self, value, pieces: list) -> None:
+        if isinstance(value, str):
+            whole = PLACEHOLDER.fullmatch(value)
+            if whole is not None:
+                pieces.append(("value", self._slot_of[whole.group(1)]))
+            elif "{{" in value and PLACEHOLDER.search(value):
+                # "text {{a}} more": alternating constant text and slots, joined then JSON-escaped
+                parts: list = []
+                position = 0
+                for match in PLACEHOLDER.finditer(value):
+                    parts.append(value[position:match.start()])
+                    parts.append(self._slot_of[match.group(1)])
+                    position = match.end()
+                parts.append(value[position:])
+                pieces.append(("text", tuple(parts)))
+            else:
+                pieces.append(_dumps(value))
+        elif isinstance(value, dict):
+            pieces.append("{")
+            for index, (key, item) in enumerate(value.items()):
+                pieces.append(("," if index else "") + _dumps(key) + ":")
+                self._encode(item, pieces)
+            pieces.append("}")
+        elif isinstance(value, list):
+            pieces.append("[")
+            for index, item in enumerate(value):
+                if index:
+                    pieces.append(",")
+                self._encode(item, pieces)
+            pieces.append("]")
+        else:
+            pieces.append(_dumps(value))
+
+    @staticmethod
+    def _merge(pieces: list) -> list:
+        merged: list = []
+        for piece in pieces:
+            if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += piece
+            else:
+                merged.append(piece)
+        return merged
+
+    def render(self, row: Sequence) -> str:
+        """One record's JSON text."""
+        values = [json_value(row[index], field_type) for index, field_type in self._columns]
+        out = []
+        for piece in self._pieces:
+            if type(piece) is str:
+                out.append(piece)
+            elif piece[0] == "value":
+                out.append(_dumps(values[piece[1]]))
+            else:
+                out.append(_dumps("".join(part if type(part) is str else value_text(values[part])
+                                          for part in piece[1])))
+        return "".join(out)
+
+
+class Envelope:
+    """How records are joined into a request body for a payload structure: bytes before the first
+    record, between records and after the last."""
+
+    def __init__(self, template: Template):
+        if template.structure == COLLECTION:
+            self.head, self.separator, self.tail, self.content_type = b"", b"\n", b"\n", NDJSON
+        elif template.structure == ARRAY:
+            self.head, self.separator, self.tail, self.content_type = b"[", b",", b"]", JSON
+        else:
+            text = _dumps(template.wrapper)
+            marker = _unused_marker(text)
+            wrapper = {key: (marker if key == template.array_key else value)
+                       for key, value in template.wrapper.items()}
+            head, tail = _dumps(wrapper).split(_dumps(marker))
+            self.head, self.separator, self.tail = (head + "[").encode(), b",", ("]" + tail).encode()
+            self.content_type = JSON
+
+    def body(self, records: Sequence[bytes]) -> bytes:
+        if not records and self.content_type == NDJSON:
+            return b""  # no lines at all, not one empty line
+        return self.head + self.separator.join(records) + self.tail
+
+    def size(self, record_bytes: int, records: int) -> int:
+        """The body's size for ``records`` records of ``record_bytes`` bytes in all."""
+        return len(self.head) + record_bytes + len(self.separator) * max(records - 1, 0) + len(self.tail)
+
+
+def render_records(template: Template, columns: Sequence, rows: Iterable[Sequence]) -> list:
+    """The records of ``rows`` as Python objects (for showing them; sending uses ``render_batch``)."""
+    renderer = RecordRenderer(template, columns)
+    return [json.loads(renderer.render(row)) for row in rows]
+
+
 def render_batch(template: Template, columns: Sequence, rows: Iterable[Sequence]) -> tuple[bytes, str]:
     """The request body of one batch of rows and its content type."""
-    records = render_records(template, columns, rows)
-    if template.structure == COLLECTION:
-        return "".join(_dumps(record) + "\n" for record in records).encode(), NDJSON
-    if template.structure == ARRAY:
-        return _dumps(records).encode(), JSON
-    body = {key: (records if key == template.array_key else value) for key, value in template.wrapper.items()}
-    return _dumps(body).encode(), JSON
+    renderer = RecordRenderer(template, columns)
+    envelope = Envelope(template)
+    return envelope.body([renderer.render(row).encode() for row in rows]), envelope.content_type

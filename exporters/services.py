@@ -1,200 +1,354 @@
-"""Authentication headers and connection tests for connector credentials.
+"""Exporter domain logic shared by the admin, the configuration API, the Celery tasks and the commands:
+validation, test loads, runs (windows, watermark, one run at a time), stale-run recovery.
 
-OAuth2 tokens are cached in this process per credential (and per its OAuth2 settings) until 60 s
-before ``expires_in``; a token response without ``expires_in`` is kept until a 401 refreshes it.
-No secret ever appears in a log line, an exception message or a result shown to a user.
+A run holds a PostgreSQL advisory lock on its exporter for its whole duration (session level, on the
+connection that streams the rows): a second trigger is recorded as skipped, and a ``running`` row
+whose exporter's lock is free belongs to a worker that died — it is marked failed and redone.
+Progress (records, batches, bytes, attempts) is written to the run row on a connection of its own
+while the rows stream, so it is visible before the run ends.
 """
 
-import base64
-import hashlib
+from __future__ import annotations
+
 import logging
-import os
-import tempfile
-import threading
 import time
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
-import requests
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.utils import timezone
 
-from .models import ConnectorCredential
+from engine.query import plan as p
+from engine.query.errors import QueryError
+
+from . import schedule
+from .delivery import DeliveryFailed, Destination, batches
+from .models import MAX_QUERIES, Exporter, ExporterQuery, ExporterRun, query_timeframes
+from .rendering import Envelope, RecordRenderer, TemplateError, parse_template
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 5
-READ_TIMEOUT = 10
-EXPIRY_MARGIN = 60  # seconds before expires_in when a cached token is no longer used
+TEST_LOAD_RECORDS = 20
+ANSWER_START_CHARS = 500  # of the destination's answer shown after a test load
+LOCK_CLASS = 0x45585052  # "EXPR": advisory-lock namespace of exporter runs
+PROGRESS_INTERVAL = 0.5  # seconds between progress writes to the run row
 
 
-class TokenError(Exception):
-    """The token endpoint did not issue a token (the message holds no secret)."""
+# -- validation ----------------------------------------------------------------------------------
+
+# Model field name -> the name the configuration API uses.
+EXPORTER_FIELD_NAMES = {"every_hours": "recurrence", "weekday": "recurrence"}
+QUERY_FIELD_NAMES = {"structure": "payload_structure"}
 
 
-@dataclass
-class CachedToken:
-    access_token: str
-    expires_at: float | None  # time.monotonic() deadline, None for "until refused"
+def validation_errors(exporter: Exporter, queries: Sequence[ExporterQuery]) -> dict[str, list[str]]:
+    """Every problem of an exporter and its queries (saved or not), keyed ``field`` or
+    ``queries[i].field`` with the configuration API's field names; empty when valid."""
+    errors: dict[str, list[str]] = {}
 
-    def __repr__(self) -> str:
-        return f"CachedToken(expires_at={self.expires_at!r})"
+    def add(key: str, messages: list[str]) -> None:
+        for message in messages:
+            if message not in errors.setdefault(key, []):
+                errors[key].append(message)
+
+    try:
+        exporter.full_clean(exclude=["credential"] if exporter.credential_id is None else None,
+                            validate_unique=True)
+    except ValidationError as error:
+        for name, messages in error.message_dict.items():
+            add(EXPORTER_FIELD_NAMES.get(name, name), messages)
+    if exporter.credential_id is None and "credential" not in errors:
+        add("credential", ["This field is required."])
+    if not queries:
+        add("queries", ["Add at least one query."])
+    elif len(queries) > MAX_QUERIES:
+        add("queries", [f"An exporter can have at most {MAX_QUERIES} queries."])
+    for index, query in enumerate(queries[:MAX_QUERIES]):
+        query.exporter = exporter
+        try:
+            query.full_clean(exclude=["exporter", "position"], validate_unique=False)
+        except ValidationError as error:
+            for name, messages in error.message_dict.items():
+                if name == NON_FIELD_ERRORS:
+                    continue  # the count of queries, checked above for the whole list
+                add(f"queries[{index}].{QUERY_FIELD_NAMES.get(name, name)}", messages)
+    return errors
 
 
-_tokens: dict[tuple, CachedToken] = {}
-_tokens_lock = threading.Lock()
+def saved_queries(exporter: Exporter) -> list[ExporterQuery]:
+    return list(exporter.queries.order_by("position", "id"))
 
 
-def _cache_key(credential: ConnectorCredential) -> tuple:
-    fingerprint = hashlib.sha256(
-        "\x00".join((credential.token_url, credential.client_id, credential.client_secret, credential.scope,
-                     credential.audience, credential.client_auth)).encode()
-    ).hexdigest()
-    return (credential.pk, fingerprint)
-
-
-def clear_token_cache() -> None:
-    with _tokens_lock:
-        _tokens.clear()
-
-
-def scrub(text: str, credential: ConnectorCredential) -> str:
-    for secret in credential.secret_values():
-        text = text.replace(secret, "••••")
-    return text
+# -- the lock ------------------------------------------------------------------------------------
 
 
 @contextmanager
-def tls_verify(credential: ConnectorCredential):
-    """The ``verify`` argument for requests: False, True, or a temporary CA bundle file."""
-    if not credential.verify_tls:
-        yield False
-    elif not credential.ca_bundle_pem.strip():
-        yield True
-    else:
-        fd, path = tempfile.mkstemp(suffix=".pem")
-        try:
-            with os.fdopen(fd, "w") as bundle:
-                bundle.write(credential.ca_bundle_pem)
-            yield path
-        finally:
-            os.unlink(path)
-
-
-def fetch_token(credential: ConnectorCredential) -> CachedToken:
-    """Asks the token endpoint for a new token (client credentials grant)."""
-    data = {"grant_type": "client_credentials"}
-    if credential.scope:
-        data["scope"] = credential.scope
-    if credential.audience:
-        data["audience"] = credential.audience
-    auth = None
-    if credential.client_auth == ConnectorCredential.CLIENT_AUTH_BODY:
-        data.update(client_id=credential.client_id, client_secret=credential.client_secret)
-    else:
-        auth = (credential.client_id, credential.client_secret)
+def exporter_lock(exporter_id: int):
+    """Yields whether this connection got the exporter's run lock (released on exit, or when the
+    connection ends with its process)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, exporter_id])
+        acquired = cursor.fetchone()[0]
     try:
-        with tls_verify(credential) as verify:
-            response = requests.post(credential.token_url, data=data, auth=auth, verify=verify,
-                                     headers={"Accept": "application/json"},
-                                     timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False)
-    except requests.RequestException as error:
-        raise TokenError(scrub(f"The token URL is unreachable ({type(error).__name__}: {error}).", credential)) \
-            from None
-    if response.status_code != 200:
-        detail = ""
-        try:
-            body = response.json()
-            if isinstance(body, dict) and isinstance(body.get("error"), str):
-                detail = f" ({body['error'][:100]})"
-        except ValueError:
-            pass
-        raise TokenError(scrub(f"The token URL answered HTTP {response.status_code}{detail}.", credential))
-    try:
-        body = response.json()
-        access_token = body["access_token"]
-        if not isinstance(access_token, str) or not access_token:
-            raise ValueError
-    except (ValueError, KeyError, TypeError):
-        raise TokenError("The token URL answered without an access_token.") from None
-    expires_in = body.get("expires_in")
-    expires_at = None
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-        expires_at = time.monotonic() + expires_in - EXPIRY_MARGIN
-    elif isinstance(expires_in, str) and expires_in.isdigit():
-        expires_at = time.monotonic() + int(expires_in) - EXPIRY_MARGIN
-    logger.info("Obtained an OAuth2 token for connector credential %s.", credential.name)
-    return CachedToken(access_token, expires_at)
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, exporter_id])
 
 
-def oauth2_token(credential: ConnectorCredential, refresh: bool = False) -> str:
-    key = _cache_key(credential)
-    with _tokens_lock:
-        cached = _tokens.get(key)
-    if (not refresh and cached is not None
-            and (cached.expires_at is None or time.monotonic() < cached.expires_at)):
-        return cached.access_token
-    token = fetch_token(credential)
-    with _tokens_lock:
-        _tokens[key] = token
-    return token.access_token
+# -- progress --------------------------------------------------------------------------------------
 
 
-def refresh_token(credential: ConnectorCredential) -> str:
-    """Fetches a new OAuth2 token, replacing the cached one (for example after a 401)."""
-    return oauth2_token(credential, refresh=True)
+class RunProgress:
+    """The figures of a running run, written to its row on a connection of its own (the main one is
+    inside the read transaction that streams the rows) at most every ``PROGRESS_INTERVAL``."""
+
+    FIGURES = ("records_sent", "batches_sent", "bytes_sent", "attempts")
+
+    def __init__(self, run: ExporterRun, on_change: Callable[[ExporterRun], None] | None = None):
+        self.run = run
+        self.on_change = on_change
+        self._written = 0.0
+        self._connection = None
+
+    def attempt(self) -> None:
+        self.run.attempts += 1
+
+    def batch_sent(self, records: int, size: int) -> None:
+        self.run.records_sent += records
+        self.run.batches_sent += 1
+        self.run.bytes_sent += size
+        if self.on_change is not None:
+            self.on_change(self.run)
+        if time.monotonic() - self._written >= PROGRESS_INTERVAL:
+            self.write()
+
+    def write(self) -> None:
+        if self.run.pk is None:
+            return
+        if self._connection is None:
+            main = connections[DEFAULT_DB_ALIAS]
+            self._connection = type(main)(dict(main.settings_dict), alias="exporter_progress")
+        with self._connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE exporters_exporterrun SET records_sent = %s, batches_sent = %s, bytes_sent = %s, "
+                "attempts = %s WHERE id = %s",
+                [*(getattr(self.run, name) for name in self.FIGURES), self.run.pk],
+            )
+        self._written = time.monotonic()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
-def auth_headers(credential: ConnectorCredential, refresh: bool = False) -> dict[str, str]:
-    """The ``Authorization`` header for ``credential`` (OAuth2: a cached or new token)."""
-    if credential.auth_type == ConnectorCredential.AUTH_BASIC:
-        pair = f"{credential.username}:{credential.password}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
-    if credential.auth_type == ConnectorCredential.AUTH_BEARER:
-        return {"Authorization": f"Bearer {credential.token}"}
-    return {"Authorization": f"Bearer {oauth2_token(credential, refresh=refresh)}"}
-
-
-def request_headers(credential: ConnectorCredential, refresh: bool = False) -> dict[str, str]:
-    """Extra headers, then authentication (which extra headers can never override)."""
-    headers = {str(name): str(value) for name, value in (credential.extra_headers or {}).items()}
-    headers.update(auth_headers(credential, refresh=refresh))
-    return headers
+# -- sending one query's rows ------------------------------------------------------------------------
 
 
 @dataclass
-class ConnectionResult:
-    ok: bool
-    message: str
+class QueryOutcome:
+    """What one query sent: records, and the destination's last HTTP status and start of answer."""
+
+    records: int = 0
     status: int | None = None
+    response_start: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"records": self.records, "status": self.status, "response_start": self.response_start,
+                "errors": self.errors}
 
 
-def test_connection(credential: ConnectorCredential) -> ConnectionResult:
-    """GETs the base URL with the credential's authentication; for OAuth2, obtains a token first.
-    A 401 with OAuth2 refreshes the token once."""
-    url = credential.base_url
+def is_time_bound(query: ExporterQuery) -> bool:
+    from engine.nql.parser import parse
+
+    return bool(query_timeframes(parse(query.nql)))
+
+
+def send_query(query: ExporterQuery, exporter: Exporter, destination: Destination, progress: RunProgress, *,
+               now: datetime, max_records: int | None = None) -> QueryOutcome:
+    """Runs one query as of ``now`` (its time frame ends there) and sends its rows in batches."""
+    from engine.services import execute, prepare_nql
+
+    plan = prepare_nql(query.nql, visibility=p.Visibility(), now=now).plan
+    if max_records is not None:
+        plan = replace(plan, limit=max_records if plan.limit is None else min(plan.limit, max_records))
+    template = parse_template(query.structure, query.payload)
+    result = execute(plan, timeout=settings.EXPORT_QUERY_TIMEOUT_SECONDS)
+    outcome = QueryOutcome()
     try:
-        headers = request_headers(credential)
-    except TokenError as error:
-        return ConnectionResult(False, f"{credential.name}: no OAuth2 token. {error}")
-    try:
-        with tls_verify(credential) as verify:
-            response = requests.get(url, headers=headers, verify=verify, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                                    allow_redirects=False)
-            if response.status_code == 401 and credential.auth_type == ConnectorCredential.AUTH_OAUTH2:
-                headers = request_headers(credential, refresh=True)
-                response = requests.get(url, headers=headers, verify=verify,
-                                        timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False)
-    except TokenError as error:
-        return ConnectionResult(False, f"{credential.name}: no OAuth2 token. {error}")
-    except requests.RequestException as error:
-        message = scrub(f"{credential.name}: {url} is unreachable ({type(error).__name__}: {error}).", credential)
-        logger.warning("%s", message)
-        return ConnectionResult(False, message)
-    status = response.status_code
-    ok = status < 400
-    token_note = " with an OAuth2 token" if credential.auth_type == ConnectorCredential.AUTH_OAUTH2 else ""
-    verdict = "" if ok else " — check the credentials and the base URL"
-    message = f"{credential.name}: {url} is reachable{token_note}; it answered HTTP {status}{verdict}."
-    return ConnectionResult(ok, scrub(message, credential), status)
+        renderer = RecordRenderer(template, result.columns)
+        envelope = Envelope(template)
+        batch_size = min(exporter.batch_size, max_records) if max_records is not None else exporter.batch_size
+        for batch in batches(renderer, envelope, result.rows, max_records=batch_size,
+                             max_bytes=exporter.max_request_bytes):
+            sent = destination.send(batch.body, envelope.content_type)
+            outcome.records += batch.records
+            outcome.status, outcome.response_start = sent.status, sent.answer_start
+            progress.batch_sent(batch.records, len(batch.body))
+    finally:
+        result.close()
+    return outcome
 
 
-test_connection.__test__ = False  # not a pytest test when imported into a test module
+# -- runs ------------------------------------------------------------------------------------------
+
+
+def _finish(run: ExporterRun, status: str, error: str = "", http_status: int | None = None) -> ExporterRun:
+    run.status = status
+    run.finished_at = timezone.now()
+    run.duration_ms = int((run.finished_at - run.started_at).total_seconds() * 1000)
+    if error:
+        run.last_error = error
+    if http_status is not None:
+        run.last_status = http_status
+    run.save()
+    return run
+
+
+def run_exporter(exporter_id: int, trigger: str = ExporterRun.SCHEDULE, *, redo_of: str | None = None,
+                 now: datetime | None = None,
+                 on_progress: Callable[[ExporterRun], None] | None = None) -> ExporterRun | None:
+    """Runs an exporter: every pending window, oldest first, each query in order; the watermark moves
+    after each window delivered completely. None when the exporter no longer exists."""
+    exporter = Exporter.objects.select_related("credential").filter(pk=exporter_id).first()
+    if exporter is None:
+        logger.info("Exporter %s was deleted; nothing to run.", exporter_id)
+        return None
+    now = now or datetime.now(UTC)
+    base = {"exporter": exporter, "exporter_name": exporter.name, "trigger": trigger,
+            "redo_of": ExporterRun.objects.filter(uid=redo_of).first() if redo_of else None}
+    with exporter_lock(exporter.pk) as acquired:
+        if not acquired:
+            run = ExporterRun(**base)
+            return _finish(run, ExporterRun.SKIPPED, "Another run of this exporter was in progress.")
+        mark_stale_runs(exporter, redo=False)
+        queries = saved_queries(exporter)
+        errors = validation_errors(exporter, queries)
+        if errors:
+            run = ExporterRun.objects.create(**base)
+            return _finish(run, ExporterRun.FAILED, "The exporter's configuration is not valid: " + "; ".join(
+                f"{key}: {' '.join(messages)}" for key, messages in errors.items()))
+        time_bound = [is_time_bound(query) for query in queries]
+        windows = schedule.windows_to_export(
+            exporter, now, manual=trigger != ExporterRun.SCHEDULE or not any(time_bound))
+        run = ExporterRun.objects.create(
+            **base, window_start=windows[0].start if windows else None,
+            window_end=windows[-1].end if windows else None,
+        )
+        progress = RunProgress(run, on_progress)
+        try:
+            with Destination(exporter, on_attempt=progress.attempt) as destination:
+                for position, window in enumerate(windows):
+                    last = position == len(windows) - 1
+                    for query, bound in zip(queries, time_bound, strict=True):
+                        if bound or last:  # snapshot queries: once per run, with the latest window
+                            outcome = send_query(query, exporter, destination, progress, now=window.end)
+                            if outcome.status is not None:
+                                run.last_status = outcome.status
+                    if any(time_bound) and (exporter.watermark is None or window.end > exporter.watermark):
+                        exporter.watermark = window.end
+                        Exporter.objects.filter(pk=exporter.pk).update(watermark=window.end)
+        except DeliveryFailed as failure:
+            return _finish(run, ExporterRun.FAILED, failure.detail, failure.status)
+        except (QueryError, TemplateError) as error:
+            message = error.full_message if isinstance(error, QueryError) else str(error)
+            return _finish(run, ExporterRun.FAILED, f"The query failed: {message}")
+        except Exception as error:
+            logger.exception("Exporter %s: run %s failed unexpectedly.", exporter.name, run.uid)
+            return _finish(run, ExporterRun.FAILED, f"Internal error ({type(error).__name__}); see the worker log.")
+        finally:
+            progress.close()
+        return _finish(run, ExporterRun.SUCCESS)
+
+
+def mark_stale_runs(exporter: Exporter, *, redo: bool) -> list[ExporterRun]:
+    """Marks the exporter's ``running`` rows failed: call it holding the exporter's lock, so they belong
+    to workers that died. With ``redo``, each one's run is queued again (tests are never redone)."""
+    stale = list(ExporterRun.objects.filter(exporter=exporter, status=ExporterRun.RUNNING)
+                 .exclude(trigger=ExporterRun.TEST))
+    for run in stale:
+        _finish(run, ExporterRun.FAILED, "The worker running it stopped before the end; the run was redone."
+                if redo else "The worker running it stopped before the end.")
+        if redo:
+            queue_run(exporter, run.trigger, redo_of=str(run.uid))
+    return stale
+
+
+def sweep_stale_runs() -> int:
+    """Finds runs whose worker died (their exporter's lock is free), marks them failed and redoes them."""
+    found = 0
+    exporter_ids = (ExporterRun.objects.filter(status=ExporterRun.RUNNING, exporter__isnull=False)
+                    .exclude(trigger=ExporterRun.TEST).values_list("exporter_id", flat=True).distinct())
+    for exporter_id in list(exporter_ids):
+        with exporter_lock(exporter_id) as acquired:
+            if acquired:
+                exporter = Exporter.objects.filter(pk=exporter_id).first()
+                if exporter is not None:
+                    found += len(mark_stale_runs(exporter, redo=True))
+    abandoned_tests = ExporterRun.objects.filter(
+        trigger=ExporterRun.TEST, status=ExporterRun.RUNNING,
+        started_at__lt=timezone.now() - timezone.timedelta(hours=1))
+    for run in abandoned_tests:
+        _finish(run, ExporterRun.FAILED, "The test load stopped before the end.")
+    return found
+
+
+def queue_run(exporter: Exporter, trigger: str = ExporterRun.MANUAL, redo_of: str | None = None) -> str:
+    """Queues a run on a Celery worker; the task id."""
+    from .tasks import run_exporter_task
+
+    result = run_exporter_task.delay(exporter_id=exporter.pk, trigger=trigger, redo_of=redo_of)
+    return result.id
+
+
+# -- test load -------------------------------------------------------------------------------------
+
+
+@dataclass
+class TestLoad:
+    run: ExporterRun
+    queries: list[QueryOutcome]
+
+    __test__ = False  # not a pytest class
+
+
+def test_load(exporter: Exporter, queries: Sequence[ExporterQuery], *, now: datetime | None = None) -> TestLoad:
+    """Sends at most the first ``TEST_LOAD_RECORDS`` records of each query (one attempt per request) of a
+    valid exporter, saved or not; time-bound queries cover the latest complete window. Recorded as a
+    test run."""
+    now = now or datetime.now(UTC)
+    end = schedule.latest_boundary(exporter, now)
+    run = ExporterRun.objects.create(
+        exporter=exporter if exporter.pk else None, exporter_name=exporter.name, trigger=ExporterRun.TEST,
+        window_start=end - schedule.period(exporter), window_end=end,
+    )
+    progress = RunProgress(run)
+    outcomes: list[QueryOutcome] = []
+    with Destination(exporter, max_attempts=1, on_attempt=progress.attempt) as destination:
+        for query in queries:
+            try:
+                outcome = send_query(query, exporter, destination, progress, now=end, max_records=TEST_LOAD_RECORDS)
+            except DeliveryFailed as failure:
+                outcome = QueryOutcome(status=failure.status, response_start=failure.answer[:ANSWER_START_CHARS],
+                                       errors=[str(failure)])
+            except (QueryError, TemplateError) as error:
+                outcome = QueryOutcome(errors=[error.full_message if isinstance(error, QueryError) else str(error)])
+            outcome.response_start = outcome.response_start[:ANSWER_START_CHARS]
+            outcomes.append(outcome)
+    progress.close()
+    run.results = [outcome.as_json() for outcome in outcomes]
+    failures = [error for outcome in outcomes for error in outcome.errors]
+    statuses = [outcome.status for outcome in outcomes if outcome.status is not None]
+    _finish(run, ExporterRun.FAILED if failures else ExporterRun.SUCCESS, "; ".join(failures),
+            statuses[-1] if statuses else None)
+    return TestLoad(run, outcomes)
+
+
+test_load.__test__ = False  # not a pytest test when imported into a test module

@@ -219,3 +219,15 @@ LOGGING = {
 # -- NQL API (nql.md): rows answered by execute, rows written by an export -----------------------
 NQL_EXECUTE_MAX_ROWS = int(os.environ.get("NQL_EXECUTE_MAX_ROWS", "1000"))
 NQL_EXPORT_MAX_ROWS = int(os.environ.get("NQL_EXPORT_MAX_ROWS", "1000000"))
+
+# -- Exporters (exporters.md) -------------------------------------------------------------------------
+# Runs start this long after a period boundary, so that late data has arrived (seconds, under a day).
+EXPORT_COMPLETENESS_DELAY = int(os.environ.get("EXPORT_COMPLETENESS_DELAY", "600"))
+EXPORT_MAX_CATCH_UP = int(os.environ.get("EXPORT_MAX_CATCH_UP", "168"))  # windows one run delivers at most
+# Retries: exponential backoff from the base, doubling, capped, with full jitter; Retry-After up to its cap.
+EXPORT_RETRY_BASE_SECONDS = float(os.environ.get("EXPORT_RETRY_BASE_SECONDS", "1"))
+EXPORT_RETRY_MAX_SECONDS = float(os.environ.get("EXPORT_RETRY_MAX_SECONDS", "60"))
+EXPORT_RETRY_AFTER_MAX_SECONDS = float(os.environ.get("EXPORT_RETRY_AFTER_MAX_SECONDS", "300"))
+EXPORT_CONNECT_TIMEOUT = float(os.environ.get("EXPORT_CONNECT_TIMEOUT", "5"))
+EXPORT_READ_TIMEOUT = float(os.environ.get("EXPORT_READ_TIMEOUT", "30"))
+EXPORT_QUERY_TIMEOUT_SECONDS = float(os.environ.get("EXPORT_QUERY_TIMEOUT_SECONDS", "600"))

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from exporters import services
+from exporters import connectors
 from exporters.models import ConnectorCredential
 from portal.models import Account, Profile
 
@@ -94,11 +94,11 @@ def tool():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    services.clear_token_cache()
+    connectors.clear_token_cache()
     yield state
     server.shutdown()
     server.server_close()
-    services.clear_token_cache()
+    connectors.clear_token_cache()
 
 
 # -- Encryption at rest ----------------------------------------------------------------------------
@@ -269,7 +269,7 @@ def test_an_unused_credential_can_be_deleted(root):
 def test_basic_header_is_sent(tool):
     credential = basic(base_url=tool.url, allow_plain_http=True, extra_headers={"X-Source": "opendex"})
     credential.save()
-    result = services.test_connection(credential)
+    result = connectors.test_connection(credential)
     assert result.ok and result.status == 200
     headers = tool.requests[0]["headers"]
     expected = base64.b64encode(f"opendex:{PASSWORD}".encode()).decode()
@@ -282,7 +282,7 @@ def test_bearer_token_is_sent_and_an_error_status_is_reported(tool):
     credential = ConnectorCredential.objects.create(name="B", base_url=tool.url + "/base/", auth_type="bearer",
                                                     token=TOKEN, allow_plain_http=True)
     tool.api_status = 403
-    result = services.test_connection(credential)
+    result = connectors.test_connection(credential)
     assert not result.ok and result.status == 403 and "HTTP 403" in result.message
     assert tool.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
     assert TOKEN not in result.message
@@ -300,7 +300,7 @@ def oauth(tool, **fields) -> ConnectorCredential:
 def test_oauth2_token_is_obtained_with_client_credentials_and_cached(tool, caplog):
     caplog.set_level(logging.DEBUG)
     credential = oauth(tool)
-    result = services.test_connection(credential)
+    result = connectors.test_connection(credential)
     assert result.ok, result.message
     assert len(tool.token_calls) == 1
     call = tool.token_calls[0]
@@ -310,11 +310,11 @@ def test_oauth2_token_is_obtained_with_client_credentials_and_cached(tool, caplo
     assert call["headers"]["Authorization"] == f"Basic {expected}"
     assert tool.requests[0]["headers"]["Authorization"] == f"Bearer {ISSUED}"
 
-    assert services.auth_headers(credential) == {"Authorization": f"Bearer {ISSUED}"}
-    services.test_connection(ConnectorCredential.objects.get(pk=credential.pk))
+    assert connectors.auth_headers(credential) == {"Authorization": f"Bearer {ISSUED}"}
+    connectors.test_connection(ConnectorCredential.objects.get(pk=credential.pk))
     assert len(tool.token_calls) == 1  # cached
 
-    services.refresh_token(credential)
+    connectors.refresh_token(credential)
     assert len(tool.token_calls) == 2
     for secret in (CLIENT_SECRET, ISSUED):
         assert secret not in caplog.text and secret not in result.message
@@ -324,8 +324,8 @@ def test_oauth2_token_is_obtained_with_client_credentials_and_cached(tool, caplo
 def test_oauth2_body_fields_and_expiry_within_60_seconds_refetches(tool):
     tool.expires_in = 30  # already inside the 60 s margin: never reused
     credential = oauth(tool, client_auth="body_fields", scope="", audience="")
-    services.auth_headers(credential)
-    services.auth_headers(credential)
+    connectors.auth_headers(credential)
+    connectors.auth_headers(credential)
     assert len(tool.token_calls) == 2
     call = tool.token_calls[0]
     assert "Authorization" not in call["headers"]
@@ -337,7 +337,7 @@ def test_oauth2_body_fields_and_expiry_within_60_seconds_refetches(tool):
 def test_oauth2_a_401_refreshes_the_token_once(tool):
     credential = oauth(tool)
     tool.api_status = 401
-    result = services.test_connection(credential)
+    result = connectors.test_connection(credential)
     assert not result.ok and result.status == 401
     assert len(tool.token_calls) == 2 and len(tool.requests) == 2
 
@@ -347,7 +347,7 @@ def test_unreachable_destination_is_reported_without_secrets(caplog):
     caplog.set_level(logging.DEBUG)
     credential = basic(base_url="http://127.0.0.1:9", allow_plain_http=True)
     credential.save()
-    result = services.test_connection(credential)
+    result = connectors.test_connection(credential)
     assert not result.ok and "unreachable" in result.message
     assert PASSWORD not in result.message and PASSWORD not in caplog.text
     encoded = base64.b64encode(f"opendex:{PASSWORD}".encode()).decode()
@@ -357,6 +357,6 @@ def test_unreachable_destination_is_reported_without_secrets(caplog):
 @pytest.mark.django_db
 def test_token_endpoint_failure_is_reported(tool):
     credential = oauth(tool, token_url="http://127.0.0.1:9/token")
-    result = services.test_connection(credential)
+    result = connectors.test_connection(credential)
     assert not result.ok and "no OAuth2 token" in result.message
     assert CLIENT_SECRET not in result.message and tool.requests == []

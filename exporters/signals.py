@@ -1,0 +1,30 @@
+"""Keeps each exporter's Celery Beat entry in step with it, whoever saves or deletes it (admin, API,
+shell), and forgets the watermark when the recurrence changes (windows of another period)."""
+
+from django.db.models.signals import post_delete, post_save, pre_save
+from django.dispatch import receiver
+
+from . import schedule
+from .models import Exporter
+
+RECURRENCE_FIELDS = ("recurrence", "every_hours", "weekday")
+
+
+@receiver(pre_save, sender=Exporter)
+def forget_watermark_of_another_period(sender, instance: Exporter, raw: bool = False, **kwargs) -> None:
+    if raw or instance.pk is None or instance.watermark is None:
+        return
+    stored = Exporter.objects.filter(pk=instance.pk).values(*RECURRENCE_FIELDS).first()
+    if stored is not None and any(stored[name] != getattr(instance, name) for name in RECURRENCE_FIELDS):
+        instance.watermark = None
+
+
+@receiver(post_save, sender=Exporter)
+def keep_beat_entry(sender, instance: Exporter, raw: bool = False, **kwargs) -> None:
+    if not raw:
+        schedule.sync_beat_entry(instance)
+
+
+@receiver(post_delete, sender=Exporter)
+def remove_beat_entry(sender, instance: Exporter, **kwargs) -> None:
+    schedule.remove_beat_entry(instance)
