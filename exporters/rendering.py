@@ -8,12 +8,17 @@ objects and serialised with ``json.dumps``, so no value can break the payload's 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from json.encoder import encode_basestring  # C-accelerated; keeps non-ASCII as is
 
 from engine.exports import json_value
+from engine.query.render import format_text
+from engine.schema.types import FieldType
 
 COLLECTION = "collection"
 ARRAY = "array"
@@ -124,8 +129,19 @@ def value_text(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def _dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """Compact JSON text of a value; the common scalar types without the general encoder."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if kind is int:
+        return str(value)
+    if value is None:
+        return "null"
+    return _encode(value)
 
 
 def _unused_marker(text: str) -> str:
@@ -139,7 +155,8 @@ def _unused_marker(text: str) -> str:
 class RecordRenderer:
     """Renders rows into records (JSON text) fast: the record template is serialised once into constant
     pieces and slots; a row only fills the slots. A slot is a whole-value placeholder (the typed JSON
-    value) or a string with embedded placeholders (the string with the values' text, JSON-escaped)."""
+    value) or a string with embedded placeholders (the string with the values' text, JSON-escaped).
+    ``render(row)`` is compiled per template and columns."""
 
     def __init__(self, template: Template, columns: Sequence):
         names = [column.name for column in columns]
@@ -147,11 +164,11 @@ class RecordRenderer:
         if missing:
             raise TemplateError("Unknown placeholders " + braces(missing)
                                 + "; the query's columns are " + ", ".join(names) + ".")
-        self._columns = [(names.index(name), columns[names.index(name)].type) for name in template.placeholders]
+        self._slots = [(names.index(name), columns[names.index(name)].type) for name in template.placeholders]
         self._slot_of = {name: slot for slot, name in enumerate(template.placeholders)}
         pieces: list = []
         self._encode(template.record, pieces)
-        self._pieces = self._merge(pieces)
+        self.render = self._compile(self._merge(pieces))
 
     def _encode(self, value, pieces: list) -> None:
         if isinstance(value, str):
@@ -196,19 +213,59 @@ class RecordRenderer:
                 merged.append(piece)
         return merged
 
-    def render(self, row: Sequence) -> str:
-        """One record's JSON text."""
-        values = [json_value(row[index], field_type) for index, field_type in self._columns]
-        out = []
-        for piece in self._pieces:
-            if type(piece) is str:
-                out.append(piece)
+    def _compile(self, pieces: list) -> Callable[[Sequence], str]:
+        """The record function: one expression joining the constant pieces and the slots (constants
+        and converters are bound as default arguments, so the function only reads locals)."""
+        bound: dict[str, object] = {"D": _dumps, "T": value_text}
+        terms = []
+        for number, piece in enumerate(pieces):
+            if isinstance(piece, str):
+                bound[f"c{number}"] = piece
+                terms.append(f"c{number}")
             elif piece[0] == "value":
-                out.append(_dumps(values[piece[1]]))
+                index, field_type = self._slots[piece[1]]
+                bound[f"j{number}"] = json_text_converter(field_type)
+                terms.append(f"j{number}(row[{index}])")
             else:
-                out.append(_dumps("".join(part if type(part) is str else value_text(values[part])
-                                          for part in piece[1])))
-        return "".join(out)
+                parts = []
+                for part_number, part in enumerate(piece[1]):
+                    if isinstance(part, str):
+                        bound[f"c{number}_{part_number}"] = part
+                        parts.append(f"c{number}_{part_number}")
+                    else:
+                        index, field_type = self._slots[part]
+                        bound[f"v{number}_{part_number}"] = functools.partial(json_value, field_type=field_type)
+                        parts.append(f"T(v{number}_{part_number}(row[{index}]))")
+                terms.append(f"D({' + '.join(parts)})")
+        source = (f"def render(row, {', '.join(f'{name}={name}' for name in bound)}):\n"
+                  f"    return ''.join(({', '.join(terms)},))\n")
+        namespace: dict = dict(bound)
+        exec(compile(source, "<record template>", "exec"), namespace)
+        return namespace["render"]
+
+
+def json_text_converter(field_type) -> Callable[[object], str]:
+    """A column's values as JSON text, as ``_dumps(json_value(value, field_type))`` gives them, with the
+    frequent cases (absent values, text, whole numbers, datetimes) taken directly."""
+    if field_type in (FieldType.STRING, FieldType.ENUM, FieldType.UID):
+        def convert(value) -> str:
+            if type(value) is str:
+                return encode_basestring(value)
+            return "null" if value is None else _dumps(json_value(value, field_type))
+    elif field_type == FieldType.DATETIME:
+        def convert(value) -> str:
+            if type(value) is datetime:
+                return '"' + format_text(value, field_type) + '"'
+            return "null" if value is None else _dumps(json_value(value, field_type))
+    elif field_type in (FieldType.INT, FieldType.BYTES, FieldType.DURATION):
+        def convert(value) -> str:
+            if type(value) is int:
+                return str(value)
+            return "null" if value is None else _dumps(json_value(value, field_type))
+    else:
+        def convert(value) -> str:
+            return _dumps(json_value(value, field_type))
+    return convert
 
 
 class Envelope:

@@ -34,6 +34,7 @@ as chunks are asked for.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -297,12 +298,18 @@ def _human_percent(value) -> str:
 
 def format_human(value, field_type: FieldType) -> str:
     """The ``hr=true`` text of one value (``data-model.md``, *Types*); ``""`` when absent."""
-    return _text_formatter(field_type, True, _identity)(value)
+    return _plain_formatter(field_type, True)(value)
 
 
 def format_text(value, field_type: FieldType, *, hr: bool = False) -> str:
     """The text of one value as CSV, XML and HTML show it, before their escaping; ``""`` when absent."""
-    return _text_formatter(field_type, hr, _identity)(value)
+    return _plain_formatter(field_type, hr)(value)
+
+
+@functools.cache
+def _plain_formatter(field_type: FieldType, hr: bool) -> Formatter:
+    """One unescaped formatter per type, built once (building one costs far more than using it)."""
+    return _text_formatter(field_type, hr, _identity)
 
 
 # ----------------------------------------------------------------------------------------------
