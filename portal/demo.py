@@ -47,7 +47,7 @@ from portal.models import (
 log = logging.getLogger(__name__)
 
 # Seeders, in the order they run. Later issues append e.g. "remote_actions.demo.seed".
-SEEDERS: list[str] = ["portal.demo.seed", "engine.demo.seed", "remote_actions.demo.seed"]
+SEEDERS: list[str] = ["portal.demo.seed", "engine.demo.seed", "remote_actions.demo.seed", "exporters.demo.seed"]
 
 # Tables this module fills. TRUNCATE ... CASCADE also empties the tables that reference them
 # (account groups and permissions, admin log, OAuth tokens and grants).

@@ -66,7 +66,7 @@ class Command(BaseCommand):
 
         run = services.run_exporter(exporter.pk, ExporterRun.MANUAL, now=now, on_progress=progress)
         self.stderr.write("")
-        window = (f"{run.window_start:%Y-%m-%d %H:%M}–{run.window_end:%Y-%m-%d %H:%M} UTC"
+        window = (f"{run.window_start:%Y-%m-%d %H:%M} to {run.window_end:%Y-%m-%d %H:%M} UTC"
                   if run.window_start and run.window_end else "no window")
         self.stdout.write(f"{run.status}: {run.records_sent} records in {run.batches_sent} requests "
                           f"({run.bytes_sent} bytes, {run.attempts} attempts) for {window} in {run.duration_ms} ms")
