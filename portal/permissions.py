@@ -74,3 +74,14 @@ class CanEditCategories(ProfileRight):
 
     def grants(self, profile: Profile) -> bool:
         return profile.can_edit_categories
+
+
+class IsAdministrator(ProfileRight):
+    """The administration right: may configure exporters, credentials and the other portal objects
+    (and use the configuration API)."""
+
+    message = "The account's profile does not grant the administration right."
+    code = "no_administration"
+
+    def grants(self, profile: Profile) -> bool:
+        return profile.administration

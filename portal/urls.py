@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("portal.api.urls")),
     path("", include("engine.api.urls")),
     path("", include("remote_actions.api.urls")),
+    path("", include("exporters.api.urls")),
 ]

@@ -1,0 +1,1 @@
+"""The exporters configuration API (``/api/config/v1/``): see ``exporters.api.views``."""
