@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
@@ -46,7 +46,8 @@ def period(exporter: Exporter) -> timedelta:
 
 
 def boundary_at_or_before(exporter: Exporter, moment: datetime) -> datetime:
-    """The latest period boundary at or before ``moment`` (an aware datetime)."""
+    """The latest period boundary at or before ``moment`` (an aware datetime, in UTC or not)."""
+    moment = moment.astimezone(UTC)  # boundaries are UTC midnights and hours, whatever zone ``moment`` is in
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     if exporter.recurrence == Exporter.HOURLY:
         every = exporter.every_hours or 1

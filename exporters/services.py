@@ -118,6 +118,8 @@ class RunProgress:
 
     def attempt(self) -> None:
         self.run.attempts += 1
+        if time.monotonic() - self._written >= PROGRESS_INTERVAL:
+            self.write()  # a run that keeps retrying shows its attempts while it runs
 
     def batch_sent(self, records: int, size: int) -> None:
         self.run.records_sent += records
@@ -188,7 +190,11 @@ def send_query(query: ExporterQuery, exporter: Exporter, destination: Destinatio
         batch_size = min(exporter.batch_size, max_records) if max_records is not None else exporter.batch_size
         for batch in batches(renderer, envelope, result.rows, max_records=batch_size,
                              max_bytes=exporter.max_request_bytes):
-            sent = destination.send(batch.body, envelope.content_type)
+            try:
+                sent = destination.send(batch.body, envelope.content_type)
+            except DeliveryFailed as failure:
+                failure.outcome = outcome  # what the query sent before this batch failed
+                raise
             outcome.records += batch.records
             outcome.status, outcome.response_start = sent.status, sent.answer_start
             progress.batch_sent(batch.records, len(batch.body))
@@ -224,6 +230,9 @@ def run_exporter(exporter_id: int, trigger: str = ExporterRun.SCHEDULE, *, redo_
     now = now or datetime.now(UTC)
     base = {"exporter": exporter, "exporter_name": exporter.name, "trigger": trigger,
             "redo_of": ExporterRun.objects.filter(uid=redo_of).first() if redo_of else None}
+    if trigger == ExporterRun.SCHEDULE and not exporter.enabled:
+        # a beat entry removed after it fired, or the redo of a run of an exporter disabled since
+        return _finish(ExporterRun(**base), ExporterRun.SKIPPED, "The exporter is disabled.")
     with exporter_lock(exporter.pk) as acquired:
         if not acquired:
             run = ExporterRun(**base)
@@ -242,6 +251,11 @@ def run_exporter(exporter_id: int, trigger: str = ExporterRun.SCHEDULE, *, redo_
             **base, window_start=windows[0].start if windows else None,
             window_end=windows[-1].end if windows else None,
         )
+        if any(time_bound) and windows and not _usable_watermark(exporter):
+            # First run (or the recurrence changed): remember where delivery starts, so that if this
+            # window fails the next run exports it instead of only its own latest window.
+            exporter.watermark = windows[0].start
+            Exporter.objects.filter(pk=exporter.pk).update(watermark=exporter.watermark)
         progress = RunProgress(run, on_progress)
         try:
             with Destination(exporter, on_attempt=progress.attempt) as destination:
@@ -268,30 +282,52 @@ def run_exporter(exporter_id: int, trigger: str = ExporterRun.SCHEDULE, *, redo_
         return _finish(run, ExporterRun.SUCCESS)
 
 
+def _usable_watermark(exporter: Exporter) -> bool:
+    """Whether the exporter's watermark is a period boundary from which windows can be counted."""
+    return (exporter.watermark is not None
+            and schedule.boundary_at_or_before(exporter, exporter.watermark) == exporter.watermark)
+
+
 def mark_stale_runs(exporter: Exporter, *, redo: bool) -> list[ExporterRun]:
     """Marks the exporter's ``running`` rows failed: call it holding the exporter's lock, so they belong
-    to workers that died. With ``redo``, each one's run is queued again (tests are never redone)."""
+    to workers that died. With ``redo``, a run of the exporter is queued again, once (it delivers every
+    pending window from the watermark, the dead runs' too; tests are never redone)."""
+    stale = _fail_stale_runs(exporter, redo=redo)
+    if redo:
+        _queue_redos(exporter, stale)
+    return stale
+
+
+def _fail_stale_runs(exporter: Exporter, *, redo: bool) -> list[ExporterRun]:
     stale = list(ExporterRun.objects.filter(exporter=exporter, status=ExporterRun.RUNNING)
                  .exclude(trigger=ExporterRun.TEST))
     for run in stale:
         _finish(run, ExporterRun.FAILED, "The worker running it stopped before the end; the run was redone."
                 if redo else "The worker running it stopped before the end.")
-        if redo:
-            queue_run(exporter, run.trigger, redo_of=str(run.uid))
     return stale
 
 
+def _queue_redos(exporter: Exporter, stale: list[ExporterRun]) -> None:
+    if stale:  # the oldest dead run is the one redone
+        queue_run(exporter, stale[-1].trigger, redo_of=str(stale[-1].uid))
+
+
 def sweep_stale_runs() -> int:
-    """Finds runs whose worker died (their exporter's lock is free), marks them failed and redoes them."""
+    """Finds runs whose worker died (their exporter's lock is free), marks them failed and redoes them.
+    The redo is queued once the lock is released, so that a worker picking it up at once is not skipped."""
     found = 0
     exporter_ids = (ExporterRun.objects.filter(status=ExporterRun.RUNNING, exporter__isnull=False)
                     .exclude(trigger=ExporterRun.TEST).values_list("exporter_id", flat=True).distinct())
     for exporter_id in list(exporter_ids):
+        stale: list[ExporterRun] = []
         with exporter_lock(exporter_id) as acquired:
             if acquired:
                 exporter = Exporter.objects.filter(pk=exporter_id).first()
                 if exporter is not None:
-                    found += len(mark_stale_runs(exporter, redo=True))
+                    stale = _fail_stale_runs(exporter, redo=True)
+        if stale:
+            _queue_redos(exporter, stale)
+            found += len(stale)
     abandoned_tests = ExporterRun.objects.filter(
         trigger=ExporterRun.TEST, status=ExporterRun.RUNNING,
         started_at__lt=timezone.now() - timezone.timedelta(hours=1))
@@ -331,18 +367,26 @@ def test_load(exporter: Exporter, queries: Sequence[ExporterQuery], *, now: date
     )
     progress = RunProgress(run)
     outcomes: list[QueryOutcome] = []
-    with Destination(exporter, max_attempts=1, on_attempt=progress.attempt) as destination:
-        for query in queries:
-            try:
-                outcome = send_query(query, exporter, destination, progress, now=end, max_records=TEST_LOAD_RECORDS)
-            except DeliveryFailed as failure:
-                outcome = QueryOutcome(status=failure.status, response_start=failure.answer[:ANSWER_START_CHARS],
-                                       errors=[str(failure)])
-            except (QueryError, TemplateError) as error:
-                outcome = QueryOutcome(errors=[error.full_message if isinstance(error, QueryError) else str(error)])
-            outcome.response_start = outcome.response_start[:ANSWER_START_CHARS]
-            outcomes.append(outcome)
-    progress.close()
+    try:
+        with Destination(exporter, max_attempts=1, on_attempt=progress.attempt) as destination:
+            for query in queries:
+                try:
+                    outcome = send_query(query, exporter, destination, progress, now=end,
+                                         max_records=TEST_LOAD_RECORDS)
+                except DeliveryFailed as failure:
+                    sent = getattr(failure, "outcome", None)
+                    outcome = QueryOutcome(records=sent.records if sent is not None else 0, status=failure.status,
+                                           response_start=failure.answer, errors=[str(failure)])
+                except (QueryError, TemplateError) as error:
+                    outcome = QueryOutcome(errors=[error.full_message if isinstance(error, QueryError)
+                                                   else str(error)])
+                except Exception as error:
+                    logger.exception("Exporter %s: test load %s failed unexpectedly.", exporter.name, run.uid)
+                    outcome = QueryOutcome(errors=[f"Internal error ({type(error).__name__}); see the log."])
+                outcome.response_start = outcome.response_start[:ANSWER_START_CHARS]
+                outcomes.append(outcome)
+    finally:
+        progress.close()
     run.results = [outcome.as_json() for outcome in outcomes]
     failures = [error for outcome in outcomes for error in outcome.errors]
     statuses = [outcome.status for outcome in outcomes if outcome.status is not None]
