@@ -249,10 +249,11 @@ class HierarchyNodeInline(admin.TabularInline):
 
 @admin.register(Hierarchy)
 class HierarchyAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "number_of_levels", "number_of_nodes")
+    list_display = ("name", "position", "description", "number_of_levels", "number_of_nodes")
+    list_editable = ("position",)
     search_fields = ("name", "description")
     search_help_text = "Search hierarchies by name or description."
-    ordering = ("name",)
+    ordering = ("position", "name")
     list_per_page = 50
 
     def get_inlines(self, request, obj):

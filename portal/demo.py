@@ -47,7 +47,10 @@ from portal.models import (
 log = logging.getLogger(__name__)
 
 # Seeders, in the order they run. Later issues append e.g. "remote_actions.demo.seed".
-SEEDERS: list[str] = ["portal.demo.seed", "engine.demo.seed", "remote_actions.demo.seed", "exporters.demo.seed"]
+SEEDERS: list[str] = [
+    "portal.demo.seed", "engine.demo.seed", "remote_actions.demo.seed", "exporters.demo.seed",
+    "service_health.demo.seed",
+]
 
 # Tables this module fills. TRUNCATE ... CASCADE also empties the tables that reference them
 # (account groups and permissions, admin log, OAuth tokens and grants).
@@ -471,9 +474,10 @@ API_CREDENTIALS: tuple[tuple[str, str, str], ...] = (
 
 
 def _hierarchy(name: str, description: str, levels: Sequence[str],
-               paths: Sequence[tuple[str, ...]], entities: dict[str, Entity]) -> dict[tuple[str, ...], int]:
+               paths: Sequence[tuple[str, ...]], entities: dict[str, Entity],
+               position: int = 0) -> dict[tuple[str, ...], int]:
     """Creates a hierarchy from its level names and the paths to its base nodes (entity names)."""
-    hierarchy = Hierarchy.objects.create(name=name, description=description)
+    hierarchy = Hierarchy.objects.create(name=name, description=description, position=position)
     level_rows = [HierarchyLevel.objects.create(hierarchy=hierarchy, name=level, depth=depth)
                   for depth, level in enumerate(levels)]
     nodes: dict[tuple[str, ...], HierarchyNode] = {}
@@ -502,7 +506,7 @@ def seed(ctx: DemoContext) -> None:
     organization = _hierarchy(
         "Organization", "Which division runs the site.", ["Division", "Entity"],
         [(e.division, e.name) for e in sorted(ENTITIES, key=lambda e: (e.division != "Corporate", e.name))],
-        entities,
+        entities, position=1,
     )
     ctx.ids["geography"] = geography
     ctx.ids["organization"] = organization

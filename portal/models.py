@@ -11,7 +11,7 @@ from oauth2_provider.models import AbstractApplication
 
 # Apps whose objects the `administration` right lets an account configure in the portal.
 ADMINISTERED_APPS = frozenset(
-    {"portal", "engine", "remote_actions", "exporters", "oauth2_provider", "django_celery_beat"}
+    {"portal", "engine", "remote_actions", "exporters", "service_health", "oauth2_provider", "django_celery_beat"}
 )
 
 
@@ -31,9 +31,12 @@ class Entity(models.Model):
 class Hierarchy(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
+    position = models.PositiveIntegerField(
+        default=0, help_text="Hierarchies are listed by position, then name; the first one is the default."
+    )
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["position", "name"]
         verbose_name_plural = "hierarchies"
 
     def __str__(self) -> str:

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "engine",
     "remote_actions",
     "exporters",
+    "service_health",
 ]
 
 MIDDLEWARE = [

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("engine.api.urls")),
     path("", include("remote_actions.api.urls")),
     path("", include("exporters.api.urls")),
+    path("", include("service_health.api.urls")),
 ]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ServiceHealthConfig(AppConfig):
+    name = "service_health"
+    verbose_name = "Services"

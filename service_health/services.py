@@ -1,0 +1,704 @@
+"""Health of services per hierarchy node and period (``services.md``): the domain logic behind the
+Services API (``GET /api/beta/service/data/overview``) and, later, the discovery page and dashboard.
+
+Three layers:
+
+- **Visibility**: ``visible_entity_ids(account)`` (the entities under the profile's view domain, or
+  None for every entity) and ``HierarchyView`` (a hierarchy's levels and the nodes that have at least
+  one visible entity below them, with those entities). Two small queries per hierarchy.
+- **Metrics**: ``compute_metrics`` runs **one SQL statement** for any set of node groupings: the
+  service's activity rows of the window are reduced per (device, user, bucket), joined to the
+  node ids at every depth of the hierarchy (passed as arrays, one row per visible entity), and
+  aggregated with ``GROUPING SETS`` — one set per asked depth (``()`` is the root), optionally split
+  into time buckets (hourly points). Nodes without activity get zero metrics.
+- **Queries**: ``overview`` answers the Services API (parameters → ``Overview``); ``node_statuses``
+  gives the status of every visible node of a hierarchy in one call; ``metric_series`` gives a node's
+  metrics in hourly points over the last day in one call; ``devices_with_issues`` lists a node's
+  devices with issues, data privacy applied.
+
+A device **uses** a service in a window when it has activity matching the service's definition
+(connections to its destinations on its ports, or web requests to its domains and path prefixes; from
+its executables when it lists some; devices of its consuming entities only). A device **has an issue**
+when, among that activity, a connection failed (rejected, no_host, no_service, timeout) or a web
+request answered 5xx or took longer than the slow-response threshold, or when one of the service's
+binaries crashed on it in the window (the listed executables; without a list, the binaries that made
+the device's service activity in the window). Devices with issues are counted among the devices
+using the service, so ``number_of_devices_with_issues <= number_of_devices``.
+
+Counts count activity rows (``number_of_connections`` = connection rows), as everywhere in the query
+engine; averages of durations are rounded to whole milliseconds; ratios are 0..1 (the data model's
+``percent``) and null without activity.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from engine.models import Connection
+from engine.schema import FieldType, Privacy
+from portal.models import Hierarchy, HierarchyLevel, HierarchyNode
+
+from .models import Service, is_ip_definition
+
+# -- Time ---------------------------------------------------------------------------------------
+
+PERIODS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+def now() -> datetime:
+    """The current time (tests replace this callable)."""
+    return timezone.now()
+
+
+@dataclass(frozen=True)
+class Window:
+    """``[start, end)`` in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def ending(cls, scope: str, at: datetime | None = None) -> Window:
+        """The last hour or day ending at ``at`` (default: now), to the second."""
+        end = (at or now()).astimezone(UTC).replace(microsecond=0)
+        return cls(end - PERIODS[scope], end)
+
+
+# -- Metrics ------------------------------------------------------------------------------------
+
+# (name, type) in the order the API shows them; "status" is green|yellow|red.
+COMMON_METRICS: tuple[tuple[str, FieldType], ...] = (
+    ("number_of_devices", FieldType.INT),
+    ("number_of_users", FieldType.INT),
+    ("number_of_devices_with_issues", FieldType.INT),
+    ("status", FieldType.ENUM),
+    ("incoming_traffic", FieldType.BYTES),
+    ("outgoing_traffic", FieldType.BYTES),
+)
+TYPE_METRICS: dict[str, tuple[tuple[str, FieldType], ...]] = {
+    Service.Type.CONNECTION: (
+        ("number_of_connections", FieldType.INT),
+        ("number_of_failed_connections", FieldType.INT),
+        ("failed_connections_ratio", FieldType.PERCENT),
+        ("average_network_response_time", FieldType.DURATION),
+    ),
+    Service.Type.WEB: (
+        ("number_of_web_requests", FieldType.INT),
+        ("number_of_http_errors", FieldType.INT),
+        ("number_of_http_server_errors", FieldType.INT),
+        ("http_errors_ratio", FieldType.PERCENT),
+        ("average_response_time", FieldType.DURATION),
+    ),
+}
+
+
+def metric_columns(service_type: str) -> tuple[tuple[str, FieldType], ...]:
+    """The metrics of a service type, in order, with their data-model types."""
+    return COMMON_METRICS + TYPE_METRICS[service_type]
+
+
+@dataclass
+class Totals:
+    """What the SQL statement returns for one group: sums that the metrics are derived from."""
+
+    devices: int = 0
+    users: int = 0
+    devices_with_issues: int = 0
+    events: int = 0  # connection or web request rows
+    errors: int = 0  # failed connections, or HTTP 4xx+5xx
+    server_errors: int = 0  # HTTP 5xx (web)
+    incoming: int = 0
+    outgoing: int = 0
+    response_time_sum: int = 0
+    response_time_count: int = 0
+
+    def metrics(self, service: Service) -> dict[str, Any]:
+        """The API's metrics, in order (``metric_columns``)."""
+        ratio = self.errors / self.events if self.events else None
+        average = None
+        if self.response_time_count:  # half-up, like round(avg(...)) on the non-negative durations
+            average = (2 * self.response_time_sum + self.response_time_count) // (2 * self.response_time_count)
+        values: dict[str, Any] = {
+            "number_of_devices": self.devices,
+            "number_of_users": self.users,
+            "number_of_devices_with_issues": self.devices_with_issues,
+            "status": service.status_for(self.devices_with_issues),
+            "incoming_traffic": self.incoming,
+            "outgoing_traffic": self.outgoing,
+        }
+        if service.type == Service.Type.CONNECTION:
+            values.update(number_of_connections=self.events, number_of_failed_connections=self.errors,
+                          failed_connections_ratio=ratio, average_network_response_time=average)
+        else:
+            values.update(number_of_web_requests=self.events, number_of_http_errors=self.errors,
+                          number_of_http_server_errors=self.server_errors, http_errors_ratio=ratio,
+                          average_response_time=average)
+        return values
+
+
+# -- Visibility ---------------------------------------------------------------------------------
+
+
+def visible_entity_ids(account) -> frozenset[int] | None:
+    """The entities under the account's view domain; None when it has none (everything is visible)."""
+    view_domain = account.profile.view_domain if account is not None else None
+    if view_domain is None:
+        return None
+    return frozenset(view_domain.entity_ids())
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    id: int
+    name: str
+    path: tuple[str, ...]
+    depth: int
+    level: str
+    parent_id: int | None
+    entity_id: int | None
+
+
+@dataclass
+class HierarchyView:
+    """A hierarchy as an account sees it: its levels, and the nodes with a visible entity below them.
+
+    ``entities[node_id]`` are the visible entities under the node; ``children[parent_id]`` the
+    visible children (``None`` for the top level), by name. ``all_nodes`` holds every node, visible
+    or not, so that an unknown node (400) can be told apart from one outside the view domain (403).
+    """
+
+    hierarchy: Hierarchy
+    levels: list[HierarchyLevel]
+    all_nodes: dict[int, NodeInfo]
+    entities: dict[int, frozenset[int]]
+    children: dict[int | None, list[int]]
+    root_entities: frozenset[int]
+    default_node_id: int | None = None  # the account's view-domain node when it is in this hierarchy
+
+    @classmethod
+    def load(cls, hierarchy: Hierarchy, visible: frozenset[int] | None, view_domain_id: int | None = None
+             ) -> HierarchyView:
+        levels = list(HierarchyLevel.objects.filter(hierarchy=hierarchy).order_by("depth"))
+        level_of = {level.pk: level for level in levels}
+        rows = list(HierarchyNode.objects.filter(hierarchy=hierarchy)
+                    .values_list("id", "parent_id", "name", "level_id", "entity_id"))
+        by_id = {row[0]: row for row in rows}
+        all_nodes: dict[int, NodeInfo] = {}
+
+        def info(node_id: int) -> NodeInfo:
+            found = all_nodes.get(node_id)
+            if found is None:
+                _id, parent_id, name, level_id, entity_id = by_id[node_id]
+                parent_path = info(parent_id).path if parent_id in by_id else ()
+                level = level_of[level_id]
+                found = all_nodes[node_id] = NodeInfo(node_id, name, (*parent_path, name), level.depth,
+                                                      level.name, parent_id, entity_id)
+            return found
+
+        for row in rows:
+            info(row[0])
+        below: dict[int, set[int]] = defaultdict(set)
+        for node in all_nodes.values():
+            if node.entity_id is not None and (visible is None or node.entity_id in visible):
+                current: int | None = node.id
+                while current is not None:
+                    below[current].add(node.entity_id)
+                    current = all_nodes[current].parent_id
+        entities = {node_id: frozenset(ids) for node_id, ids in below.items()}
+        children: dict[int | None, list[int]] = defaultdict(list)
+        for node_id in sorted(entities, key=lambda n: all_nodes[n].name):
+            children[all_nodes[node_id].parent_id].append(node_id)
+        root = frozenset().union(*(entities[n] for n in children.get(None, [])))
+        default = view_domain_id if view_domain_id in all_nodes else None
+        return cls(hierarchy, levels, all_nodes, entities, dict(children), root, default)
+
+    @property
+    def depth_count(self) -> int:
+        return len(self.levels)
+
+    def is_visible(self, node_id: int | None) -> bool:
+        return node_id is None or node_id in self.entities
+
+    def entities_of(self, node_id: int | None) -> frozenset[int]:
+        return self.root_entities if node_id is None else self.entities.get(node_id, frozenset())
+
+    def nodes_at(self, depth: int) -> list[int]:
+        """Visible nodes at ``depth``, in tree order (parents by name, then the nodes by name)."""
+        found: list[int] = []
+
+        def walk(parent: int | None) -> None:
+            for child in self.children.get(parent, []):
+                if self.all_nodes[child].depth == depth:
+                    found.append(child)
+                elif self.all_nodes[child].depth < depth:
+                    walk(child)
+
+        walk(None)
+        return found
+
+    def ancestors(self, node_id: int) -> list[int]:
+        """The node's ancestors from the top, and the node."""
+        chain = []
+        current: int | None = node_id
+        while current is not None:
+            chain.append(current)
+            current = self.all_nodes[current].parent_id
+        return list(reversed(chain))
+
+    def find(self, names: Sequence[str]) -> int | None:
+        """The node at the path ``names`` (None for the root); ``UnknownNode`` if a name is not found."""
+        current: int | None = None
+        for depth, name in enumerate(names):
+            match = next((n.id for n in self.all_nodes.values() if n.parent_id == current and n.name == name), None)
+            if match is None:
+                raise UnknownNode(name, tuple(names[:depth]))
+            current = match
+        return current
+
+
+class UnknownNode(LookupError):
+    def __init__(self, name: str, parent_path: tuple[str, ...]):
+        super().__init__(name)
+        self.name, self.parent_path = name, parent_path
+
+
+# -- The SQL statement --------------------------------------------------------------------------
+
+FAILED_STATUSES = list(Connection.FAILED_STATUSES)
+
+
+def _definition(service: Service) -> dict[str, Any]:
+    """The service's definition as SQL parameters (lowercase names, networks, wildcard suffixes)."""
+    hosts, suffixes, networks = [], [], []
+    for value in service.destinations.values_list("value", flat=True):
+        if is_ip_definition(value):
+            networks.append(value)
+        elif value.startswith("*."):
+            suffixes.append(value[1:].lower())
+        else:
+            hosts.append(value.lower())
+    ports = list(service.ports.values_list("port_number", "protocol"))
+    domains = list(service.domains.values_list("domain", "path_prefix"))
+    executables = [name.lower() for name in service.executables.values_list("name", flat=True)]
+    return {
+        "hosts": hosts, "suffixes": suffixes, "networks": networks,
+        "port_numbers": [p[0] for p in ports], "protocols": [p[1] for p in ports],
+        "domains": [d[0].lower() for d in domains], "prefixes": [d[1] for d in domains],
+        "executables": executables,
+    }
+
+
+def _activity_sql(service: Service, definition: dict[str, Any]) -> str:
+    """``ev``: the service's activity rows of the window, devices of the scope's entities only."""
+    bucket = "floor(extract(epoch FROM e.start_time - %(start)s) / %(step)s)::int"
+    binaries = ""
+    if definition["executables"]:
+        binaries = ("AND e.binary_id IN (SELECT id FROM engine_binary WHERE lower(name) = ANY(%(executables)s) "
+                    "OR lower(executable_name) = ANY(%(executables)s))")
+    if service.type == Service.Type.CONNECTION:
+        return f"""
+        destinations AS (
+            SELECT id FROM engine_destination
+            WHERE lower(name) = ANY(%(hosts)s)
+               OR EXISTS (SELECT 1 FROM unnest(%(suffixes)s::text[]) AS s(suffix)
+                          WHERE right(lower(name), length(s.suffix)) = s.suffix)
+               OR ip_address <<= ANY(%(networks)s::inet[])
+        ),
+        ports AS (
+            SELECT p.id FROM engine_port p
+            JOIN unnest(%(port_numbers)s::int[], %(protocols)s::text[]) AS w(port_number, protocol)
+              ON p.port_number = w.port_number AND p.protocol = w.protocol
+        ),
+        ev AS MATERIALIZED (
+            SELECT e.device_id, d.entity_id, e.user_id, e.binary_id, {bucket} AS bucket,
+                   e.status = ANY(%(failed)s) AS error, false AS server_error, e.status = ANY(%(failed)s) AS issue,
+                   e.incoming_traffic, e.outgoing_traffic, e.network_response_time AS response_time
+            FROM engine_connection e
+            JOIN engine_device d ON d.id = e.device_id
+            WHERE e.start_time >= %(start)s AND e.start_time < %(end)s
+              AND d.entity_id = ANY(%(entities)s)
+              AND e.destination_id IN (SELECT id FROM destinations)
+              AND e.port_id IN (SELECT id FROM ports)
+              {binaries}
+        )"""
+    return f"""
+        domains AS MATERIALIZED (
+            SELECT dm.id, w.prefix FROM engine_domain dm
+            JOIN unnest(%(domains)s::text[], %(prefixes)s::text[]) AS w(domain, prefix)
+              ON lower(dm.name) = w.domain
+              OR (left(w.domain, 2) = '*.' AND right(lower(dm.name), length(w.domain) - 1) = substr(w.domain, 2))
+        ),
+        ev AS MATERIALIZED (
+            SELECT e.device_id, d.entity_id, e.user_id, e.binary_id, {bucket} AS bucket,
+                   e.http_status BETWEEN 400 AND 599 AS error, e.http_status BETWEEN 500 AND 599 AS server_error,
+                   e.http_status BETWEEN 500 AND 599 OR e.response_time > %(slow)s AS issue,
+                   e.incoming_traffic, e.outgoing_traffic, e.response_time
+            FROM engine_webrequest e
+            JOIN engine_device d ON d.id = e.device_id
+            WHERE e.start_time >= %(start)s AND e.start_time < %(end)s
+              AND d.entity_id = ANY(%(entities)s)
+              AND e.domain_id IN (SELECT id FROM domains)
+              AND EXISTS (SELECT 1 FROM domains w WHERE w.id = e.domain_id AND starts_with(e.url_path, w.prefix))
+              {binaries}
+        )"""
+
+
+def _statement(service: Service, definition: dict[str, Any], depth_count: int, grouping_depths: Sequence[int | None]
+               ) -> str:
+    """The whole statement: activity, crashes, per (device, user, bucket) rows, grouping sets.
+
+    Its rows: ``GROUPING`` bits of the grouped keys (``_grouped_keys``), the bucket, those keys, then
+    the ``Totals`` fields in order."""
+    keys = [f"k{d}" for d in range(depth_count)]
+    key_arrays = ", ".join(f"%({k})s::bigint[]" for k in keys)
+    crash_binaries = (
+        "c.binary_id IN (SELECT id FROM engine_binary WHERE lower(name) = ANY(%(executables)s) "
+        "OR lower(executable_name) = ANY(%(executables)s)) AND c.device_id IN (SELECT device_id FROM ev)"
+        if definition["executables"] else
+        "(c.device_id, c.binary_id) IN (SELECT device_id, binary_id FROM ev)"
+    )
+    sets = ", ".join("(du.bucket)" if d is None else f"(du.bucket, s.k{d})" for d in grouping_depths)
+    grouped = [f"s.k{d}" for d in _grouped_keys(grouping_depths)]
+    grouping = f"GROUPING({', '.join(grouped)})" if grouped else "0"
+    key_columns = "".join(f"{column}, " for column in grouped)
+    return f"""
+    WITH scope AS (
+        SELECT * FROM unnest(%(entities)s::bigint[], {key_arrays}) AS s(entity_id, {", ".join(keys)})
+    ),
+    {_activity_sql(service, definition)},
+    crashed AS (
+        SELECT DISTINCT c.device_id, floor(extract(epoch FROM c.time - %(start)s) / %(step)s)::int AS bucket
+        FROM engine_crash c
+        WHERE c.time >= %(start)s AND c.time < %(end)s AND {crash_binaries}
+    ),
+    du AS (
+        SELECT device_id, entity_id, user_id, bucket, count(*) AS events,
+               count(*) FILTER (WHERE error) AS errors, count(*) FILTER (WHERE server_error) AS server_errors,
+               bool_or(issue) AS issue, sum(incoming_traffic) AS incoming, sum(outgoing_traffic) AS outgoing,
+               sum(response_time) AS rt_sum, count(response_time) AS rt_count
+        FROM ev
+        GROUP BY device_id, entity_id, user_id, bucket
+    )
+    SELECT {grouping} AS grouping, du.bucket, {key_columns}
+           count(DISTINCT du.device_id), count(DISTINCT du.user_id),
+           count(DISTINCT du.device_id) FILTER (WHERE du.issue OR cr.device_id IS NOT NULL),
+           sum(du.events), sum(du.errors), sum(du.server_errors), sum(du.incoming), sum(du.outgoing),
+           sum(du.rt_sum), sum(du.rt_count)
+    FROM du
+    JOIN scope s ON s.entity_id = du.entity_id
+    LEFT JOIN crashed cr ON cr.device_id = du.device_id AND cr.bucket = du.bucket
+    GROUP BY GROUPING SETS ({sets})
+    """
+
+
+def _grouped_keys(grouping_depths: Sequence[int | None]) -> list[int]:
+    return sorted({d for d in grouping_depths if d is not None})
+
+
+def _scope_arrays(view: HierarchyView, entity_ids: Iterable[int]) -> dict[str, list[int]]:
+    """One row per entity: its id and the ids of its ancestors at every depth (``k0`` … ``kN``)."""
+    base_node = {n.entity_id: n.id for n in view.all_nodes.values() if n.entity_id is not None}
+    arrays: dict[str, list[int]] = {"entities": []}
+    for d in range(view.depth_count):
+        arrays[f"k{d}"] = []
+    for entity_id in sorted(entity_ids):
+        chain = view.ancestors(base_node[entity_id])
+        arrays["entities"].append(entity_id)
+        for d in range(view.depth_count):
+            arrays[f"k{d}"].append(chain[d] if d < len(chain) else None)
+    return arrays
+
+
+def consumer_entities(service: Service, candidates: frozenset[int]) -> frozenset[int]:
+    """``candidates`` limited to the service's consuming entities."""
+    if service.all_devices:
+        return candidates
+    return candidates & frozenset(service.consumer_entities.values_list("id", flat=True))
+
+
+def compute_metrics(service: Service, window: Window, view: HierarchyView, grouping_depths: Sequence[int | None],
+                    *, within: int | None = None, step: timedelta | None = None,
+                    ) -> dict[tuple[int | None, int], Totals]:
+    """Totals per (node id, bucket) for the visible nodes at ``grouping_depths`` (``None``: the root,
+    keyed ``None``) under ``within`` (a node id; None: the whole hierarchy), in one SQL statement.
+
+    Buckets are ``step`` long from ``window.start`` (numbered from 0); without ``step`` the whole
+    window is bucket 0. Groups without activity are absent (read them as ``Totals()``).
+    """
+    entity_ids = consumer_entities(service, view.entities_of(within))
+    if not entity_ids or not grouping_depths:
+        return {}
+    definition = _definition(service)
+    params: dict[str, Any] = {
+        **definition, **_scope_arrays(view, entity_ids),
+        "start": window.start, "end": window.end, "failed": FAILED_STATUSES,
+        "step": (step or (window.end - window.start)).total_seconds(),
+        "slow": service.slow_response_threshold if service.slow_response_threshold is not None else 2**62,
+    }
+    if service.type == Service.Type.CONNECTION and not (params["port_numbers"] and (
+            params["hosts"] or params["suffixes"] or params["networks"])):
+        return {}
+    if service.type == Service.Type.WEB and not params["domains"]:
+        return {}
+    depths = list(dict.fromkeys(grouping_depths))
+    sql = _statement(service, definition, view.depth_count, depths)
+    grouped = _grouped_keys(depths)
+    all_bits = (1 << len(grouped)) - 1
+    masks = {(all_bits if d is None else all_bits & ~(1 << (len(grouped) - 1 - grouped.index(d)))): d
+             for d in depths}
+    results: dict[tuple[int | None, int], Totals] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            grouping, bucket, *rest = row
+            keys, values = rest[:len(grouped)], rest[len(grouped):]
+            depth = masks[grouping]
+            node_id = None if depth is None else keys[grouped.index(depth)]
+            results[(node_id, bucket)] = Totals(*(int(v or 0) for v in values))
+    return results
+
+
+# -- Node statuses and series (for pages) -------------------------------------------------------
+
+
+def node_statuses(service: Service, view: HierarchyView, window: Window) -> dict[int | None, dict[str, Any]]:
+    """The metrics (with ``status``) of the root (key None) and every visible node, in one statement."""
+    totals = compute_metrics(service, window, view, [None, *range(view.depth_count)])
+    nodes = [None, *view.entities]
+    return {node: totals.get((node, 0), Totals()).metrics(service) for node in nodes}
+
+
+def metric_series(service: Service, view: HierarchyView, node_id: int | None, *, at: datetime | None = None,
+                  step: timedelta = timedelta(hours=1), period: timedelta = timedelta(days=1),
+                  ) -> list[tuple[datetime, dict[str, Any]]]:
+    """A node's metrics in points of ``step`` over the ``period`` ending at ``at`` (hourly over the
+    last day by default), oldest first, in one statement."""
+    end = (at or now()).astimezone(UTC).replace(microsecond=0)
+    window = Window(end - period, end)
+    depth = None if node_id is None else view.all_nodes[node_id].depth
+    totals = compute_metrics(service, window, view, [depth], within=node_id, step=step)
+    points = int(period / step)
+    return [(window.start + i * step, totals.get((node_id, i), Totals()).metrics(service)) for i in range(points)]
+
+
+# -- Devices with issues (data privacy applies) -------------------------------------------------
+
+
+def devices_with_issues(service: Service, view: HierarchyView, node_id: int | None, window: Window,
+                        data_privacy: str, limit: int = 500) -> list[dict[str, Any]]:
+    """The devices with issues under a node: uid, name, entity, last logged-on user, and the issue counts.
+
+    Data privacy hides the device name at ``full`` and the user at ``partial`` and ``full``
+    (``platform.md``); hidden values are None.
+    """
+    entity_ids = consumer_entities(service, view.entities_of(node_id))
+    if not entity_ids:
+        return []
+    definition = _definition(service)
+    crash_binaries = (
+        "c.binary_id IN (SELECT id FROM engine_binary WHERE lower(name) = ANY(%(executables)s) "
+        "OR lower(executable_name) = ANY(%(executables)s))"
+        if definition["executables"] else
+        "(c.device_id, c.binary_id) IN (SELECT device_id, binary_id FROM ev)"
+    )
+    sql = f"""
+    WITH {_activity_sql(service, definition)},
+    crashes AS (
+        SELECT c.device_id, count(*) AS crashes FROM engine_crash c
+        WHERE c.time >= %(start)s AND c.time < %(end)s AND {crash_binaries}
+          AND c.device_id IN (SELECT device_id FROM ev)
+        GROUP BY c.device_id
+    ),
+    per_device AS (
+        SELECT device_id, count(*) FILTER (WHERE issue) AS issues, count(*) FILTER (WHERE error) AS errors
+        FROM ev GROUP BY device_id
+    )
+    SELECT d.device_uid, d.name, en.name, d.last_logged_on_user, p.issues, p.errors, COALESCE(c.crashes, 0)
+    FROM per_device p
+    JOIN engine_device d ON d.id = p.device_id
+    JOIN portal_entity en ON en.id = d.entity_id
+    LEFT JOIN crashes c ON c.device_id = p.device_id
+    WHERE p.issues > 0 OR c.crashes > 0
+    ORDER BY p.issues + COALESCE(c.crashes, 0) DESC, d.device_uid
+    LIMIT %(limit)s
+    """
+    params = {**definition, "entities": sorted(entity_ids), "start": window.start, "end": window.end,
+              "failed": FAILED_STATUSES, "step": (window.end - window.start).total_seconds(), "limit": limit,
+              "slow": service.slow_response_threshold if service.slow_response_threshold is not None else 2**62}
+    hide_device, hide_user = Privacy.DEVICE.hidden_at(data_privacy), Privacy.USER.hidden_at(data_privacy)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [{
+        "device_uid": uid, "name": None if hide_device else name, "entity": entity,
+        "last_logged_on_user": None if hide_user else (user or None),
+        "issues": issues, "errors": errors, "crashes": crashes,
+    } for uid, name, entity, user, issues, errors, crashes in rows]
+
+
+# -- The Services API overview ------------------------------------------------------------------
+
+FORMATS = ("table", "json", "csv")
+SINGLE_PARAMETERS = ("metric", "scope", "hierarchy", "hierarchy-level", "format")
+
+
+class OverviewError(Exception):
+    """A request the API refuses: 400 (bad parameter) or 403 (node outside the view domain)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass(frozen=True)
+class OverviewRequest:
+    """The parameters of ``GET /api/beta/service/data/overview``, read but not yet resolved."""
+
+    metric: str
+    scope: str = "hour"
+    hierarchy: str | None = None
+    level: str | None = None
+    path: tuple[str, ...] | None = None  # None: absent; () the root ("path=/")
+    format: str = "table"
+
+    @classmethod
+    def parse(cls, query: Mapping[str, Sequence[str]] | Any) -> OverviewRequest:
+        """From a ``QueryDict`` (or a dict of lists). Unknown parameters are ignored; giving one of
+        ``SINGLE_PARAMETERS`` twice is a 400; empty values read as absent."""
+        values = {name: list(query.getlist(name)) if hasattr(query, "getlist") else list(query.get(name, []))
+                  for name in (*SINGLE_PARAMETERS, "path")}
+        for name in SINGLE_PARAMETERS:
+            if len(values[name]) > 1:
+                raise OverviewError(400, f"parameter '{name}' is given more than once")
+        single = {name: (values[name][0].strip() if values[name] else "") for name in SINGLE_PARAMETERS}
+        output_format = single["format"].lower() or "table"
+        if output_format not in FORMATS:
+            raise OverviewError(400, f"unknown format '{single['format']}' (table, json or csv)")
+        path = _read_path(values["path"])
+        if single["hierarchy-level"] and path is not None:
+            raise OverviewError(400, "give either 'hierarchy-level' or 'path', not both")
+        if not single["metric"]:
+            raise OverviewError(400, "parameter 'metric' is required: the UID of a service")
+        scope = single["scope"].lower() or "hour"
+        if scope not in PERIODS:
+            raise OverviewError(400, f"unknown scope '{single['scope']}' (hour or day)")
+        return cls(metric=single["metric"], scope=scope, hierarchy=single["hierarchy"] or None,
+                   level=single["hierarchy-level"] or None, path=path, format=output_format)
+
+
+def _read_path(values: list[str]) -> tuple[str, ...] | None:
+    """One value is split on ``/``; repeated values are one node name each. Empty segments are
+    dropped; ``path=/`` is the root; an empty ``path=`` is absent."""
+    if not any(values):
+        return None
+    if len(values) == 1:
+        return tuple(part for part in values[0].split("/") if part)
+    return tuple(value for value in values if value)
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str  # "all" for an aggregate
+    path: tuple[str, ...]
+    level: str | None
+    metrics: dict[str, Any]
+
+
+@dataclass
+class Overview:
+    service: Service
+    scope: str
+    window: Window
+    hierarchy: str
+    level: str | None
+    entries: list[Entry] = field(default_factory=list)
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [name for name, _ in metric_columns(self.service.type)]
+
+
+def find_service(metric: str) -> Service:
+    try:
+        uid = uuid.UUID(metric)
+    except ValueError:
+        raise OverviewError(400, f"unknown service '{metric}'") from None
+    service = Service.objects.filter(uid=uid).first()
+    if service is None:
+        raise OverviewError(400, f"unknown service '{metric}'")
+    return service
+
+
+def find_hierarchy(name: str | None) -> Hierarchy:
+    if name is None:
+        hierarchy = Hierarchy.objects.order_by("position", "name").first()
+        if hierarchy is None:
+            raise OverviewError(400, "no hierarchy is defined")
+        return hierarchy
+    hierarchy = Hierarchy.objects.filter(name=name).first()
+    if hierarchy is None:
+        raise OverviewError(400, f"unknown hierarchy '{name}'")
+    return hierarchy
+
+
+def overview(account, request: OverviewRequest, *, at: datetime | None = None,
+             compute: Callable[..., dict] = compute_metrics) -> Overview:
+    """The Services API answer for ``account``; raises ``OverviewError`` (400/403)."""
+    service = find_service(request.metric)
+    hierarchy = find_hierarchy(request.hierarchy)
+    profile = account.profile
+    view = HierarchyView.load(hierarchy, visible_entity_ids(account), profile.view_domain_id)
+    window = Window.ending(request.scope, at)
+    answer = Overview(service, request.scope, window, hierarchy.name, None)
+
+    def entry(node_id: int | None, totals: Mapping, aggregate: bool) -> Entry:
+        metrics = totals.get((node_id, 0), Totals()).metrics(service)
+        if node_id is None:
+            return Entry("all", (), None, metrics)
+        node = view.all_nodes[node_id]
+        return Entry("all" if aggregate else node.name, node.path, node.level, metrics)
+
+    if request.level is not None:
+        level = next((lv for lv in view.levels if lv.name == request.level), None)
+        if level is None:
+            raise OverviewError(400, f"unknown level '{request.level}' in hierarchy '{hierarchy.name}'")
+        parent_depth = level.depth - 1 if level.depth > 0 else None
+        totals = compute(service, window, view, [parent_depth, level.depth])
+        parents = [None] if parent_depth is None else view.nodes_at(parent_depth)
+        for parent in parents:
+            answer.entries.append(entry(parent, totals, aggregate=True))
+            for child in view.children.get(parent, []):
+                answer.entries.append(entry(child, totals, aggregate=False))
+        answer.level = level.name
+        return answer
+
+    if request.path is not None:
+        try:
+            node_id = view.find(request.path)
+        except UnknownNode as error:
+            where = f" under '{'/'.join(error.parent_path)}'" if error.parent_path else ""
+            raise OverviewError(400, f"unknown node '{error.name}'{where} in hierarchy '{hierarchy.name}'") from None
+        if not view.is_visible(node_id):
+            raise OverviewError(
+                403, f"the node '{'/'.join(request.path)}' has no entity in the account's view domain")
+    else:
+        node_id = view.default_node_id
+    depth = None if node_id is None else view.all_nodes[node_id].depth
+    children = view.children.get(node_id, [])
+    depths = [depth] if not children else [depth, depth + 1 if depth is not None else 0]
+    totals = compute(service, window, view, depths, within=node_id)
+    answer.entries.append(entry(node_id, totals, aggregate=True))
+    answer.entries.extend(entry(child, totals, aggregate=False) for child in children)
+    if children:
+        answer.level = view.levels[0 if depth is None else depth + 1].name
+    else:
+        answer.level = view.all_nodes[node_id].level if node_id is not None else None
+    return answer
