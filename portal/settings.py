@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / Redoc assets as static files (no CDN)
     "oauth2_provider",
     "django_celery_beat",
     "portal",
@@ -158,6 +160,27 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# -- OpenAPI (portal/openapi.py): /api/schema/ and /api/docs/ ----------------------------------
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OpenDEX API",
+    "DESCRIPTION": "The public APIs OpenDEX speaks (Nexthink-compatible), described from the contracts.",
+    "VERSION": "1.0.0",
+    "DEFAULT_GENERATOR_CLASS": "portal.openapi.OpenDexSchemaGenerator",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PUBLIC": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "displayOperationId": False, "tryItOutEnabled": False},
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    "ENUM_NAME_OVERRIDES": {"EngineStatus": "engine.models.Engine.Status"},
 }
 
 # -- OAuth 2.0 (client credentials, 15-minute tokens) ------------------------------------------

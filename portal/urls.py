@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 admin.site.site_header = "OpenDEX portal"
 admin.site.site_title = "OpenDEX"
@@ -7,6 +8,10 @@ admin.site.index_title = "Configuration"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The OpenAPI document of every REST endpoint (portal/openapi.py) and its browsable docs; public
+    # (docs/decisions.md, "API documentation"). Both answer with and without a trailing slash.
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("portal.api.urls")),
     path("", include("engine.api.urls")),
     path("", include("remote_actions.api.urls")),

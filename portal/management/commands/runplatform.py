@@ -89,6 +89,7 @@ class Command(BaseCommand):
             f"  List Engines:     {base}/api/configuration/v1/engines",
             f"  OAuth token:      {base}/oauth2/default/v1/token  (then NQL API: {base}/api/v2/nql/execute)",
             f"  Investigations:   {base}/admin/investigations/",
+            f"  API docs:         {base}/api/docs/  (OpenAPI 3: {base}/api/schema/)",
             f"  Engines:          http://engine-1.localhost:{port}/2/query  http://engine-2.localhost:{port}/2/query",
             f"  Accounts:         {accounts}",
             f"  Password:         {password}",
