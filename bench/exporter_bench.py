@@ -121,7 +121,8 @@ def run_once(rows: int, port: int) -> None:
         base_url=f"http://127.0.0.1:{port}", allow_plain_http=True, auth_type="bearer", token="bench-token"))
     exporter, _ = Exporter.objects.update_or_create(name="bench exporter", defaults=dict(
         credential=credential, resource="/ingest", recurrence=Exporter.WEEKLY, weekday=end.weekday(),
-        batch_size=BATCH_SIZE, enabled=False, watermark=None))
+        batch_size=BATCH_SIZE, enabled=False))
+    Exporter.objects.filter(pk=exporter.pk).update(watermark=None)  # runs own it: save() never writes it
     exporter.queries.all().delete()
     ExporterQuery.objects.create(exporter=exporter, nql=QUERY.format(rows=rows), structure="array",
                                  payload=json.dumps(PAYLOAD))

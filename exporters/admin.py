@@ -20,7 +20,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
-from django.db.models import OuterRef, Subquery
+from django.db.models import Subquery
 from django.forms.formsets import all_valid
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
@@ -40,7 +40,7 @@ from .models import (
     Exporter,
     ExporterQuery,
     ExporterRun,
-    timeframe_problems,
+    nql_problems,
 )
 
 logger = logging.getLogger(__name__)
@@ -195,12 +195,6 @@ class ExporterQueryInline(admin.StackedInline):
         return helpers_html(columns)
 
 
-def last_runs():
-    """The latest non-test run of each exporter (a correlated subquery on the (exporter, -started_at) index)."""
-    return (ExporterRun.objects.filter(exporter=OuterRef("pk")).exclude(trigger=ExporterRun.TEST)
-            .order_by("-started_at", "-id"))
-
-
 @admin.register(Exporter)
 class ExporterAdmin(admin.ModelAdmin):
     list_display = ("name", "recurrence_display", "enabled", "last_run", "next_run")
@@ -228,7 +222,7 @@ class ExporterAdmin(admin.ModelAdmin):
     # -- the list ----------------------------------------------------------------------------------
 
     def get_queryset(self, request):
-        runs = last_runs()
+        runs = services.last_run_of_each()
         return super().get_queryset(request).annotate(
             last_run_status=Subquery(runs.values("status")[:1]),
             last_run_started=Subquery(runs.values("started_at")[:1]),
@@ -268,7 +262,7 @@ class ExporterAdmin(admin.ModelAdmin):
     def last_run_detail(self, obj: Exporter | None):
         if obj is None or obj.pk is None:
             return "Not saved yet."
-        run = last_runs().filter(exporter=obj).first()
+        run = services.delivery_runs().filter(exporter=obj).first()
         runs_url = self.runs_url(obj)
         if run is None:
             return format_html('never &middot; <a href="{}">all runs</a>', runs_url)
@@ -365,19 +359,18 @@ class ExporterAdmin(admin.ModelAdmin):
         answer = {"columns": [], "placeholders": [], "error": None, "warnings": []}
         if not nql.strip():
             return JsonResponse(answer)
-        try:
-            answer["columns"] = ExporterQuery(nql=nql).output_columns()
-        except QueryError as error:
-            answer["error"] = f"The query is not valid: {error.full_message}."
-            return JsonResponse(answer)
-        answer["placeholders"] = ["{{" + name + "}}" for name in answer["columns"]]
         recurrence = request.GET.get("recurrence", "")
+        exporter = None
         if recurrence in dict(Exporter.RECURRENCE_CHOICES):
             every = request.GET.get("every_hours", "")
             exporter = Exporter(recurrence=recurrence, every_hours=int(every) if every.isdigit() else None)
-            from engine.nql.parser import parse
-
-            answer["warnings"] = timeframe_problems(parse(nql), exporter)
+        columns, problems = nql_problems(nql, exporter)
+        if columns is None:
+            answer["error"] = problems[0]
+            return JsonResponse(answer)
+        answer["columns"] = columns
+        answer["placeholders"] = ["{{" + name + "}}" for name in columns]
+        answer["warnings"] = problems
         return JsonResponse(answer)
 
     def test_load_view(self, request, object_id=None):

@@ -246,6 +246,14 @@ class Exporter(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            # Runs own the watermark and move it with a queryset update: saving the configuration must
+            # never write back the copy read before a run moved it (that would export windows twice).
+            kwargs["update_fields"] = [field.attname for field in self._meta.concrete_fields
+                                       if not field.primary_key and field.name != "watermark"]
+        super().save(*args, **kwargs)
+
     def clean(self):
         errors: dict[str, list[str]] = {}
         if self.resource and (message := resource_problem(self.resource)) is not None:
@@ -312,25 +320,14 @@ class ExporterQuery(models.Model):
         return [column.name for column in prepare_nql(self.nql).plan.columns]
 
     def clean(self):
-        from engine.nql.parser import parse
-        from engine.query.errors import QueryError
-
         from .rendering import TemplateError, braces, parse_template
 
         errors: dict[str, list[str]] = {}
         columns: list[str] | None = None
         if self.nql and self.nql.strip():
-            try:
-                tree = parse(self.nql)
-                columns = self.output_columns()
-            except QueryError as error:
-                errors.setdefault("nql", []).append(f"The query is not valid: {error.full_message}.")
-            else:
-                exporter = self._exporter()
-                if exporter is not None and exporter.recurrence:
-                    errors_nql = timeframe_problems(tree, exporter)
-                    if errors_nql:
-                        errors.setdefault("nql", []).extend(errors_nql)
+            columns, problems = nql_problems(self.nql, self._exporter())
+            if problems:
+                errors["nql"] = problems
         if self.payload and self.payload.strip() and self.structure:
             try:
                 template = parse_template(self.structure, self.payload)
@@ -359,12 +356,42 @@ class ExporterQuery(models.Model):
             return None
 
 
-def timeframe_problems(tree, exporter: Exporter) -> list[str]:
+def nql_problems(nql: str, exporter: Exporter | None) -> tuple[list[str] | None, list[str]]:
+    """The output columns of an exporter's query (None when it does not compile) and what is wrong with
+    it: its syntax or names, or its time frames for the exporter's recurrence."""
+    from engine.nql.parser import parse
+    from engine.query.errors import QueryError
+    from engine.services import prepare_nql
+
+    try:
+        tree = parse(nql)
+        plan = prepare_nql(nql).plan
+    except QueryError as error:
+        return None, [f"The query is not valid: {error.full_message}."]
+    columns = [column.name for column in plan.columns]
+    if exporter is None or not exporter.recurrence:
+        return columns, []
+    return columns, timeframe_problems(tree, plan, exporter)
+
+
+def timeframe_problems(tree, plan, exporter: Exporter) -> list[str]:
+    """What is wrong with the time frames of a parsed and compiled query for the exporter's recurrence:
+    every time frame must cover exactly one period, and events (the source, or ``with``/``include``
+    stages) need one: without it they would cover a default day ending whenever the run starts."""
+    from engine.nql import ast
+
     expected = exporter.expected_timeframes()
     if not expected:
         return []
     wanted = " or ".join(f"“during past {value}”" for value in expected)
     found = []
+    untimed = []
+    if plan.window is not None and tree.timeframe is None:
+        untimed.append(tree.source)
+    untimed.extend(stage for stage in tree.stages if isinstance(stage, ast.Activity) and stage.timeframe is None)
+    for node in untimed:
+        found.append(f"A query on events needs a time frame covering one period of the "
+                     f"{exporter.recurrence_text()} recurrence: add {wanted} (line {node.line}, column {node.column}).")
     for frame in query_timeframes(tree):
         where = f" (line {frame.line}, column {frame.column})"
         if frame.kind != "past":

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import OuterRef
 from django.utils import timezone
 
 from engine.query import plan as p
@@ -81,6 +82,17 @@ def validation_errors(exporter: Exporter, queries: Sequence[ExporterQuery]) -> d
 
 def saved_queries(exporter: Exporter) -> list[ExporterQuery]:
     return list(exporter.queries.order_by("position", "id"))
+
+
+def delivery_runs():
+    """Runs that delivered (or tried to): every trigger but test loads, newest first. An exporter's
+    *last run* (portal list, configuration API) is the first of these."""
+    return ExporterRun.objects.exclude(trigger=ExporterRun.TEST).order_by("-started_at", "-id")
+
+
+def last_run_of_each():
+    """``delivery_runs`` of the outer query's exporter, for ``Subquery(...)`` annotations."""
+    return delivery_runs().filter(exporter=OuterRef("pk"))
 
 
 # -- the lock ------------------------------------------------------------------------------------

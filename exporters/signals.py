@@ -11,18 +11,25 @@ RECURRENCE_FIELDS = ("recurrence", "every_hours", "weekday")
 
 
 @receiver(pre_save, sender=Exporter)
-def forget_watermark_of_another_period(sender, instance: Exporter, raw: bool = False, **kwargs) -> None:
-    if raw or instance.pk is None or instance.watermark is None:
+def note_a_recurrence_change(sender, instance: Exporter, raw: bool = False, **kwargs) -> None:
+    instance._recurrence_changed = False
+    if raw or instance._state.adding or instance.pk is None:
         return
     stored = Exporter.objects.filter(pk=instance.pk).values(*RECURRENCE_FIELDS).first()
-    if stored is not None and any(stored[name] != getattr(instance, name) for name in RECURRENCE_FIELDS):
-        instance.watermark = None
+    instance._recurrence_changed = stored is not None and any(
+        stored[name] != getattr(instance, name) for name in RECURRENCE_FIELDS)
 
 
 @receiver(post_save, sender=Exporter)
 def keep_beat_entry(sender, instance: Exporter, raw: bool = False, **kwargs) -> None:
-    if not raw:
-        schedule.sync_beat_entry(instance)
+    if raw:
+        return
+    if getattr(instance, "_recurrence_changed", False):
+        # Windows of another period: the watermark no longer counts them (``Exporter.save`` never writes
+        # it, so it is cleared here directly).
+        Exporter.objects.filter(pk=instance.pk).update(watermark=None)
+        instance.watermark = None
+    schedule.sync_beat_entry(instance)
 
 
 @receiver(post_delete, sender=Exporter)

@@ -50,7 +50,7 @@ unsaved exporter: its name need not be unique. ``POST exporters/{uid}/test-load`
 exporter, or — with a PATCH-shaped body — the saved exporter with those changes, without saving them.
 ``POST exporters/{uid}/run`` and ``…/test`` take no body (or ``{}``); ``run`` answers
 ``202 {"exporter": uid, "trigger": "manual", "status": "queued", "task_id": …}``. ``last_run`` is the
-exporter's latest run of any trigger (test loads included: its ``trigger`` says which).
+exporter's latest run that delivered (test loads left out, as on the portal's list).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from datetime import UTC, datetime
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Prefetch, ProtectedError, Subquery
+from django.db.models import Prefetch, ProtectedError, Subquery
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import authentication as drf_authentication
@@ -277,7 +277,7 @@ def find_exporter(uid: str) -> Exporter:
 
 
 def latest_run(exporter: Exporter) -> ExporterRun | None:
-    return exporter.runs.order_by("-started_at", "-id").first()
+    return services.delivery_runs().filter(exporter=exporter).first()
 
 
 def exporter_answer(exporter: Exporter) -> dict:
@@ -317,7 +317,7 @@ class ExporterList(ConfigApiView):
     http_method_names = ["get", "post"]
 
     def get(self, request):
-        last_run = ExporterRun.objects.filter(exporter=OuterRef("pk")).order_by("-started_at", "-id")
+        last_run = services.last_run_of_each()
         exporters = list(
             Exporter.objects.select_related("credential")
             .prefetch_related(Prefetch("queries", queryset=ExporterQuery.objects.order_by("position", "id")))

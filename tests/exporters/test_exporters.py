@@ -120,6 +120,22 @@ def test_object_queries_without_time_frame_are_always_valid(credential):
         query_of(exporter, nql="devices | list name").full_clean()
 
 
+@pytest.mark.parametrize(("nql", "column"), [
+    ("execution.events | list device.name", 1),
+    ("devices | with execution.events | list name", 11),
+    ("devices | include web.events | compute n = count() | list name, n", 11),
+])
+def test_events_without_time_frame_are_refused(credential, nql, column):
+    """Without a time frame events cover a default day ending whenever the run starts: windows would
+    overlap or leave gaps, so an exporter's event query must name its period."""
+    exporter = exporter_of(credential)
+    exporter.save()
+    errors = errors_of(query_of(exporter, nql=nql))
+    assert errors["nql"] == [f"A query on events needs a time frame covering one period of the daily recurrence: "
+                             f"add “during past 1d” or “during past 24h” (line 1, column {column})."]
+    query_of(exporter, nql=nql.replace("events", "events during past 1d")).full_clean()
+
+
 def test_other_time_frame_forms_are_refused(credential):
     exporter = exporter_of(credential)
     exporter.save()

@@ -207,6 +207,15 @@ def test_a_disabled_exporter_has_no_beat_entry(db):
     assert beat_entry(exporter) is None
 
 
+def test_saving_a_copy_read_before_a_run_never_moves_the_watermark_back(exporter):
+    stale_copy = Exporter.objects.get(pk=exporter.pk)  # read by the admin before the run below
+    Exporter.objects.filter(pk=exporter.pk).update(watermark=at(5, 3))  # what a run does
+    stale_copy.description = "edited while the run went on"
+    stale_copy.save()
+    saved = Exporter.objects.get(pk=exporter.pk)
+    assert (saved.description, saved.watermark) == ("edited while the run went on", at(5, 3))
+
+
 def test_a_recurrence_change_forgets_the_watermark_other_changes_keep_it(exporter):
     Exporter.objects.filter(pk=exporter.pk).update(watermark=at(5, 3))
     exporter = Exporter.objects.get(pk=exporter.pk)
