@@ -60,6 +60,7 @@ class Sink:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else each answer waits for the client's delayed ACK (40 ms)
 
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)

@@ -97,7 +97,7 @@ def test_a_killed_workers_run_is_found_stale_and_redone_with_nothing_lost(worker
         # The sweep (a beat task every minute) queues the redo; here on the test workers' queue.
         monkeypatch.setattr(run_exporter_task, "delay",
                             lambda **kwargs: run_exporter_task.apply_async(kwargs=kwargs, queue=queue))
-        wait_for(lambda: services.sweep_stale_runs() == 1, timeout=10)  # once the dead session's lock is gone
+        wait_for(lambda: services.sweep_stale_runs() == 1, timeout=30)  # once the dead session's lock is gone
         dying.refresh_from_db()
         assert dying.status == ExporterRun.FAILED
         assert dying.last_error == "The worker running it stopped before the end; the run was redone."
