@@ -58,12 +58,13 @@ def normalize_destination(value: str) -> str:
         ) from None
 
 
-def is_ip_definition(value: str) -> bool:
+def destination_kind(value: str) -> str:
+    """``network`` (an IP address or CIDR network), ``suffix`` (``*.domain``) or ``host``."""
     try:
         ipaddress.ip_network(value, strict=False)
     except ValueError:
-        return False
-    return True
+        return "suffix" if value.startswith("*.") else "host"
+    return "network"
 
 
 class Service(models.Model):
@@ -134,13 +135,23 @@ class Service(models.Model):
 
 
 class ServiceDestination(models.Model):
-    """Connection services: a host name (``*.`` for subdomains), an IP address or a CIDR network."""
+    """Connection services: a host name (``*.`` for subdomains), an IP address or a CIDR network.
+
+    ``kind`` is derived from the value on save; the metrics SQL reads a value as an IP network
+    only when its kind says so.
+    """
+
+    class Kind(models.TextChoices):
+        HOST = "host"
+        SUFFIX = "suffix", "subdomains"
+        NETWORK = "network", "IP address or network"
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="destinations")
     value = models.CharField(
         "destination", max_length=253,
         help_text="outlook.office365.com, *.example.com, 10.1.2.10 or 10.1.0.0/16.",
     )
+    kind = models.CharField(max_length=7, choices=Kind.choices, editable=False)
 
     class Meta:
         ordering = ["service", "value"]
@@ -149,15 +160,16 @@ class ServiceDestination(models.Model):
     def __str__(self) -> str:
         return self.value
 
+    def save(self, *args, **kwargs) -> None:
+        self.value = normalize_destination(self.value)  # raises ValidationError for a bad value
+        self.kind = destination_kind(self.value)
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         try:
             self.value = normalize_destination(self.value)
         except ValidationError as error:
             raise ValidationError({"value": error.messages}) from None
-
-    @property
-    def is_ip(self) -> bool:
-        return is_ip_definition(self.value)
 
 
 class ServicePort(models.Model):
@@ -199,6 +211,11 @@ class ServiceDomain(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain}{self.path_prefix}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.domain = normalize_host(self.domain)  # raises ValidationError for a bad value
+        self.path_prefix = (self.path_prefix or "").strip()
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         errors = {}

@@ -46,7 +46,7 @@ from engine.models import Connection
 from engine.schema import FieldType, Privacy
 from portal.models import Hierarchy, HierarchyLevel, HierarchyNode
 
-from .models import Service, is_ip_definition
+from .models import Service
 
 # -- Time ---------------------------------------------------------------------------------------
 
@@ -275,125 +275,197 @@ class UnknownNode(LookupError):
 FAILED_STATUSES = list(Connection.FAILED_STATUSES)
 
 
-def _definition(service: Service) -> dict[str, Any]:
-    """The service's definition as SQL parameters (lowercase names, networks, wildcard suffixes)."""
-    hosts, suffixes, networks = [], [], []
-    for value in service.destinations.values_list("value", flat=True):
-        if is_ip_definition(value):
-            networks.append(value)
-        elif value.startswith("*."):
-            suffixes.append(value[1:].lower())
-        else:
-            hosts.append(value.lower())
-    ports = list(service.ports.values_list("port_number", "protocol"))
-    domains = list(service.domains.values_list("domain", "path_prefix"))
-    executables = [name.lower() for name in service.executables.values_list("name", flat=True)]
-    return {
-        "hosts": hosts, "suffixes": suffixes, "networks": networks,
-        "port_numbers": [p[0] for p in ports], "protocols": [p[1] for p in ports],
-        "domains": [d[0].lower() for d in domains], "prefixes": [d[1] for d in domains],
-        "executables": executables,
-    }
+@dataclass(frozen=True)
+class Definition:
+    """A service's definition resolved to the Engine's object ids (``resolve_definition``)."""
+
+    target_ids: list[int]  # destinations (connection) or domains (web)
+    port_ids: list[int]  # connection services
+    prefix_domain_ids: list[int]  # web services with URL path prefixes: (domain id, prefix) pairs;
+    prefixes: list[str]  # empty when every domain of the definition takes every path
+    binary_ids: list[int] | None  # the executables' binaries; None when the service lists none
+
+    @property
+    def matches_nothing(self) -> bool:
+        return not self.target_ids or (self.binary_ids is not None and not self.binary_ids)
 
 
-def _activity_sql(service: Service, definition: dict[str, Any]) -> str:
-    """``ev``: the service's activity rows of the window, devices of the scope's entities only."""
-    bucket = "floor(extract(epoch FROM e.start_time - %(start)s) / %(step)s)::int"
-    binaries = ""
-    if definition["executables"]:
-        binaries = ("AND e.binary_id IN (SELECT id FROM engine_binary WHERE lower(name) = ANY(%(executables)s) "
-                    "OR lower(executable_name) = ANY(%(executables)s))")
+# One statement: destinations by host name, *.suffix or IP network (the kind decides how a value is
+# read, so a host name is never cast to inet), ports, domains with their path prefixes, binaries.
+RESOLVE_SQL = """
+WITH domains AS (
+    SELECT dm.id, sd.path_prefix FROM engine_domain dm
+    JOIN service_health_servicedomain sd ON sd.service_id = %(service)s
+     AND (lower(dm.name) = sd.domain
+          OR (left(sd.domain, 2) = '*.' AND right(lower(dm.name), length(sd.domain) - 1) = substr(sd.domain, 2)))
+)
+SELECT
+    ARRAY(SELECT DISTINCT d.id FROM engine_destination d
+          JOIN service_health_servicedestination sd ON sd.service_id = %(service)s
+           AND CASE sd.kind WHEN 'network' THEN d.ip_address <<= sd.value::inet
+                            WHEN 'suffix' THEN right(lower(d.name), length(sd.value) - 1) = substr(sd.value, 2)
+                            ELSE lower(d.name) = sd.value END
+          ORDER BY d.id),
+    ARRAY(SELECT p.id FROM engine_port p
+          JOIN service_health_serviceport sp ON sp.service_id = %(service)s
+           AND sp.port_number = p.port_number AND sp.protocol = p.protocol
+          ORDER BY p.id),
+    ARRAY(SELECT DISTINCT id FROM domains ORDER BY id),
+    ARRAY(SELECT id FROM domains ORDER BY id, path_prefix),
+    ARRAY(SELECT path_prefix FROM domains ORDER BY id, path_prefix),
+    EXISTS (SELECT 1 FROM service_health_serviceexecutable WHERE service_id = %(service)s),
+    ARRAY(SELECT b.id FROM engine_binary b
+          WHERE EXISTS (SELECT 1 FROM service_health_serviceexecutable x
+                        WHERE x.service_id = %(service)s
+                          AND (lower(b.name) = lower(x.name) OR lower(b.executable_name) = lower(x.name)))
+          ORDER BY b.id)
+"""
+
+
+def resolve_definition(service: Service) -> Definition:
+    """The Engine objects the service's definition matches, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(RESOLVE_SQL, {"service": service.pk})
+        destinations, ports, domains, pair_ids, pair_prefixes, has_executables, binaries = cursor.fetchone()
+    # A domain listed without a prefix takes every path: its prefixes do not matter.
+    whole = {domain_id for domain_id, prefix in zip(pair_ids, pair_prefixes, strict=True) if not prefix}
+    pairs = [(d, p) for d, p in zip(pair_ids, pair_prefixes, strict=True) if d not in whole]
+    return Definition(
+        target_ids=list(destinations if service.type == Service.Type.CONNECTION else domains),
+        port_ids=list(ports),
+        prefix_domain_ids=[d for d, _ in pairs], prefixes=[p for _, p in pairs],
+        binary_ids=list(binaries) if has_executables else None,
+    )
+
+
+def _activity_sql(service: Service, definition: Definition, step: bool) -> str:
+    """``ev``: the service's activity rows of the window (every device; the scope is applied later).
+
+    Each matching destination's (or domain's) rows of the window are read through the index on
+    ``(destination_id, start_time AT TIME ZONE 'UTC')`` (``domain_id`` for web requests;
+    ``engine.models``). The window is written on that expression so that this index is the only one
+    that serves it, with statistics of its own for the estimates: through the plain time index (whose
+    heap order the planner favours) a day of one destination reads every destination's rows of the
+    day, several times more. The ids are literal arrays, so the planner knows how many there are.
+    """
+    bucket = "floor(extract(epoch FROM e.start_time - %(start)s) / %(step)s)::int" if step else "0"
+    binaries = "AND e.binary_id = ANY(%(binary_ids)s::bigint[])" if definition.binary_ids is not None else ""
     if service.type == Service.Type.CONNECTION:
         return f"""
-        destinations AS (
-            SELECT id FROM engine_destination
-            WHERE lower(name) = ANY(%(hosts)s)
-               OR EXISTS (SELECT 1 FROM unnest(%(suffixes)s::text[]) AS s(suffix)
-                          WHERE right(lower(name), length(s.suffix)) = s.suffix)
-               OR ip_address <<= ANY(%(networks)s::inet[])
-        ),
-        ports AS (
-            SELECT p.id FROM engine_port p
-            JOIN unnest(%(port_numbers)s::int[], %(protocols)s::text[]) AS w(port_number, protocol)
-              ON p.port_number = w.port_number AND p.protocol = w.protocol
-        ),
-        ev AS MATERIALIZED (
-            SELECT e.device_id, d.entity_id, e.user_id, e.binary_id, {bucket} AS bucket,
+        ev AS (
+            SELECT e.device_id, e.user_id, e.binary_id, {bucket} AS bucket,
                    e.status = ANY(%(failed)s) AS error, false AS server_error, e.status = ANY(%(failed)s) AS issue,
                    e.incoming_traffic, e.outgoing_traffic, e.network_response_time AS response_time
-            FROM engine_connection e
-            JOIN engine_device d ON d.id = e.device_id
-            WHERE e.start_time >= %(start)s AND e.start_time < %(end)s
-              AND d.entity_id = ANY(%(entities)s)
-              AND e.destination_id IN (SELECT id FROM destinations)
-              AND e.port_id IN (SELECT id FROM ports)
-              {binaries}
+            FROM unnest(%(target_ids)s::bigint[]) AS t(id)
+            CROSS JOIN LATERAL (
+                SELECT e.device_id, e.user_id, e.binary_id, e.port_id, e.start_time, e.status, e.incoming_traffic,
+                       e.outgoing_traffic, e.network_response_time
+                FROM engine_connection e
+                WHERE e.destination_id = t.id
+                  AND (e.start_time AT TIME ZONE 'UTC') >= %(start_utc)s
+                  AND (e.start_time AT TIME ZONE 'UTC') < %(end_utc)s
+                OFFSET 0  -- planned on its own: one index range scan per destination
+            ) e
+            WHERE e.port_id = ANY(%(port_ids)s::bigint[])
+            {binaries}
         )"""
+    prefixes = ""
+    if definition.prefixes:
+        prefixes = """AND (e.domain_id <> ALL(%(prefix_domain_ids)s::bigint[]) OR EXISTS (
+                SELECT 1 FROM unnest(%(prefix_domain_ids)s::bigint[], %(prefixes)s::text[]) AS p(domain_id, prefix)
+                WHERE p.domain_id = e.domain_id AND starts_with(e.url_path, p.prefix)))"""
     return f"""
-        domains AS MATERIALIZED (
-            SELECT dm.id, w.prefix FROM engine_domain dm
-            JOIN unnest(%(domains)s::text[], %(prefixes)s::text[]) AS w(domain, prefix)
-              ON lower(dm.name) = w.domain
-              OR (left(w.domain, 2) = '*.' AND right(lower(dm.name), length(w.domain) - 1) = substr(w.domain, 2))
-        ),
-        ev AS MATERIALIZED (
-            SELECT e.device_id, d.entity_id, e.user_id, e.binary_id, {bucket} AS bucket,
+        ev AS (
+            SELECT e.device_id, e.user_id, e.binary_id, {bucket} AS bucket,
                    e.http_status BETWEEN 400 AND 599 AS error, e.http_status BETWEEN 500 AND 599 AS server_error,
                    e.http_status BETWEEN 500 AND 599 OR e.response_time > %(slow)s AS issue,
                    e.incoming_traffic, e.outgoing_traffic, e.response_time
-            FROM engine_webrequest e
-            JOIN engine_device d ON d.id = e.device_id
-            WHERE e.start_time >= %(start)s AND e.start_time < %(end)s
-              AND d.entity_id = ANY(%(entities)s)
-              AND e.domain_id IN (SELECT id FROM domains)
-              AND EXISTS (SELECT 1 FROM domains w WHERE w.id = e.domain_id AND starts_with(e.url_path, w.prefix))
-              {binaries}
+            FROM unnest(%(target_ids)s::bigint[]) AS t(id)
+            CROSS JOIN LATERAL (
+                SELECT e.device_id, e.user_id, e.binary_id, e.domain_id, e.url_path, e.start_time, e.http_status,
+                       e.response_time, e.incoming_traffic, e.outgoing_traffic
+                FROM engine_webrequest e
+                WHERE e.domain_id = t.id
+                  AND (e.start_time AT TIME ZONE 'UTC') >= %(start_utc)s
+                  AND (e.start_time AT TIME ZONE 'UTC') < %(end_utc)s
+                OFFSET 0  -- planned on its own: one index range scan per domain
+            ) e
+            WHERE true {prefixes}
+            {binaries}
         )"""
 
 
-def _statement(service: Service, definition: dict[str, Any], depth_count: int, grouping_depths: Sequence[int | None]
-               ) -> str:
+def _window_params(window: Window) -> dict[str, datetime]:
+    """The window as timestamptz (``start``, ``end``) and as UTC timestamps (``start_utc``, ``end_utc``)."""
+    return {"start": window.start, "end": window.end,
+            "start_utc": window.start.astimezone(UTC).replace(tzinfo=None),
+            "end_utc": window.end.astimezone(UTC).replace(tzinfo=None)}
+
+
+def _definition_params(service: Service, definition: Definition) -> dict[str, Any]:
+    return {
+        "target_ids": definition.target_ids, "port_ids": definition.port_ids,
+        "prefix_domain_ids": definition.prefix_domain_ids, "prefixes": definition.prefixes,
+        "binary_ids": definition.binary_ids or [], "failed": FAILED_STATUSES,
+        "slow": service.slow_response_threshold if service.slow_response_threshold is not None else 2**62,
+    }
+
+
+def _issue_sql(definition: Definition) -> str:
+    """Whether a ``du`` row (joined to ``crashed cr``) shows an issue: its own, or a crash of a binary of
+    the service on the device in that bucket (the listed executables, or the binaries of its activity)."""
+    crashed_binaries = "%(binary_ids)s::bigint[]" if definition.binary_ids is not None else "du.binaries"
+    return f"(du.issue OR COALESCE(cr.binaries && {crashed_binaries}, false))"
+
+
+def _common_ctes(service: Service, definition: Definition, step: bool = False) -> str:
+    """``ev``, then ``du`` (per device, user and bucket) and ``crashed`` (per device and bucket).
+
+    Buckets split the window in ``%(step)s`` seconds when ``step``; otherwise all is bucket 0."""
+    crash_bucket = "floor(extract(epoch FROM c.time - %(start)s) / %(step)s)::int" if step else "0"
+    return f"""{_activity_sql(service, definition, step)},
+    du AS (
+        SELECT device_id, user_id, bucket, count(*) AS events, count(*) FILTER (WHERE issue) AS issue_events,
+               count(*) FILTER (WHERE error) AS errors, count(*) FILTER (WHERE server_error) AS server_errors,
+               bool_or(issue) AS issue, sum(incoming_traffic) AS incoming, sum(outgoing_traffic) AS outgoing,
+               sum(response_time) AS rt_sum, count(response_time) AS rt_count, array_agg(binary_id) AS binaries
+        FROM ev
+        GROUP BY device_id, user_id, bucket
+    ),
+    crashed AS (
+        SELECT c.device_id, {crash_bucket} AS bucket, array_agg(c.binary_id) AS binaries
+        FROM engine_crash c
+        WHERE c.time >= %(start)s AND c.time < %(end)s
+        GROUP BY 1, 2
+    )"""
+
+
+def _statement(service: Service, definition: Definition, depth_count: int, grouping_depths: Sequence[int | None],
+               step: bool) -> str:
     """The whole statement: activity, crashes, per (device, user, bucket) rows, grouping sets.
 
     Its rows: ``GROUPING`` bits of the grouped keys (``_grouped_keys``), the bucket, those keys, then
-    the ``Totals`` fields in order."""
+    the ``Totals`` fields in order. The scope (visible and consuming entities, with the node ids of
+    their ancestors ``k0`` … ``kN``) is applied when the per-device rows meet the devices."""
     keys = [f"k{d}" for d in range(depth_count)]
     key_arrays = ", ".join(f"%({k})s::bigint[]" for k in keys)
-    crash_binaries = (
-        "c.binary_id IN (SELECT id FROM engine_binary WHERE lower(name) = ANY(%(executables)s) "
-        "OR lower(executable_name) = ANY(%(executables)s)) AND c.device_id IN (SELECT device_id FROM ev)"
-        if definition["executables"] else
-        "(c.device_id, c.binary_id) IN (SELECT device_id, binary_id FROM ev)"
-    )
     sets = ", ".join("(du.bucket)" if d is None else f"(du.bucket, s.k{d})" for d in grouping_depths)
     grouped = [f"s.k{d}" for d in _grouped_keys(grouping_depths)]
     grouping = f"GROUPING({', '.join(grouped)})" if grouped else "0"
     key_columns = "".join(f"{column}, " for column in grouped)
     return f"""
-    WITH scope AS (
+    WITH {_common_ctes(service, definition, step)},
+    scope AS (
         SELECT * FROM unnest(%(entities)s::bigint[], {key_arrays}) AS s(entity_id, {", ".join(keys)})
-    ),
-    {_activity_sql(service, definition)},
-    crashed AS (
-        SELECT DISTINCT c.device_id, floor(extract(epoch FROM c.time - %(start)s) / %(step)s)::int AS bucket
-        FROM engine_crash c
-        WHERE c.time >= %(start)s AND c.time < %(end)s AND {crash_binaries}
-    ),
-    du AS (
-        SELECT device_id, entity_id, user_id, bucket, count(*) AS events,
-               count(*) FILTER (WHERE error) AS errors, count(*) FILTER (WHERE server_error) AS server_errors,
-               bool_or(issue) AS issue, sum(incoming_traffic) AS incoming, sum(outgoing_traffic) AS outgoing,
-               sum(response_time) AS rt_sum, count(response_time) AS rt_count
-        FROM ev
-        GROUP BY device_id, entity_id, user_id, bucket
     )
     SELECT {grouping} AS grouping, du.bucket, {key_columns}
            count(DISTINCT du.device_id), count(DISTINCT du.user_id),
-           count(DISTINCT du.device_id) FILTER (WHERE du.issue OR cr.device_id IS NOT NULL),
+           count(DISTINCT du.device_id) FILTER (WHERE {_issue_sql(definition)}),
            sum(du.events), sum(du.errors), sum(du.server_errors), sum(du.incoming), sum(du.outgoing),
            sum(du.rt_sum), sum(du.rt_count)
     FROM du
-    JOIN scope s ON s.entity_id = du.entity_id
+    JOIN engine_device d ON d.id = du.device_id
+    JOIN scope s ON s.entity_id = d.entity_id
     LEFT JOIN crashed cr ON cr.device_id = du.device_id AND cr.bucket = du.bucket
     GROUP BY GROUPING SETS ({sets})
     """
@@ -424,6 +496,52 @@ def consumer_entities(service: Service, candidates: frozenset[int]) -> frozenset
     return candidates & frozenset(service.consumer_entities.values_list("id", flat=True))
 
 
+@dataclass
+class MetricsQuery:
+    """The one statement of ``compute_metrics``, its parameters, and how to read its rows."""
+
+    sql: str
+    params: dict[str, Any]
+    grouped: list[int]  # the depths whose node ids the rows carry, in column order
+    depths: list[int | None]
+
+    def read(self, rows: Iterable[Sequence]) -> dict[tuple[int | None, int], Totals]:
+        all_bits = (1 << len(self.grouped)) - 1
+        masks = {(all_bits if d is None else all_bits & ~(1 << (len(self.grouped) - 1 - self.grouped.index(d)))): d
+                 for d in self.depths}
+        results: dict[tuple[int | None, int], Totals] = {}
+        for row in rows:
+            grouping, bucket, *rest = row
+            keys, values = rest[:len(self.grouped)], rest[len(self.grouped):]
+            depth = masks[grouping]
+            node_id = None if depth is None else keys[self.grouped.index(depth)]
+            results[(node_id, bucket)] = Totals(*(int(v or 0) for v in values))
+        return results
+
+    def run(self) -> dict[tuple[int | None, int], Totals]:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            return self.read(cursor.fetchall())
+
+
+def metrics_query(service: Service, window: Window, view: HierarchyView, grouping_depths: Sequence[int | None],
+                  *, within: int | None = None, step: timedelta | None = None) -> MetricsQuery | None:
+    """The statement of ``compute_metrics``; None when nothing can match (no entity, empty definition)."""
+    entity_ids = consumer_entities(service, view.entities_of(within))
+    if not entity_ids or not grouping_depths:
+        return None
+    definition = resolve_definition(service)
+    if definition.matches_nothing:
+        return None
+    params: dict[str, Any] = {
+        **_definition_params(service, definition), **_scope_arrays(view, entity_ids), **_window_params(window),
+        "step": (step or (window.end - window.start)).total_seconds(),
+    }
+    depths = list(dict.fromkeys(grouping_depths))
+    sql = _statement(service, definition, view.depth_count, depths, step is not None)
+    return MetricsQuery(sql, params, _grouped_keys(depths), depths)
+
+
 def compute_metrics(service: Service, window: Window, view: HierarchyView, grouping_depths: Sequence[int | None],
                     *, within: int | None = None, step: timedelta | None = None,
                     ) -> dict[tuple[int | None, int], Totals]:
@@ -433,37 +551,8 @@ def compute_metrics(service: Service, window: Window, view: HierarchyView, group
     Buckets are ``step`` long from ``window.start`` (numbered from 0); without ``step`` the whole
     window is bucket 0. Groups without activity are absent (read them as ``Totals()``).
     """
-    entity_ids = consumer_entities(service, view.entities_of(within))
-    if not entity_ids or not grouping_depths:
-        return {}
-    definition = _definition(service)
-    params: dict[str, Any] = {
-        **definition, **_scope_arrays(view, entity_ids),
-        "start": window.start, "end": window.end, "failed": FAILED_STATUSES,
-        "step": (step or (window.end - window.start)).total_seconds(),
-        "slow": service.slow_response_threshold if service.slow_response_threshold is not None else 2**62,
-    }
-    if service.type == Service.Type.CONNECTION and not (params["port_numbers"] and (
-            params["hosts"] or params["suffixes"] or params["networks"])):
-        return {}
-    if service.type == Service.Type.WEB and not params["domains"]:
-        return {}
-    depths = list(dict.fromkeys(grouping_depths))
-    sql = _statement(service, definition, view.depth_count, depths)
-    grouped = _grouped_keys(depths)
-    all_bits = (1 << len(grouped)) - 1
-    masks = {(all_bits if d is None else all_bits & ~(1 << (len(grouped) - 1 - grouped.index(d)))): d
-             for d in depths}
-    results: dict[tuple[int | None, int], Totals] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for row in cursor.fetchall():
-            grouping, bucket, *rest = row
-            keys, values = rest[:len(grouped)], rest[len(grouped):]
-            depth = masks[grouping]
-            node_id = None if depth is None else keys[grouped.index(depth)]
-            results[(node_id, bucket)] = Totals(*(int(v or 0) for v in values))
-    return results
+    query = metrics_query(service, window, view, grouping_depths, within=within, step=step)
+    return query.run() if query is not None else {}
 
 
 # -- Node statuses and series (for pages) -------------------------------------------------------
@@ -494,7 +583,9 @@ def metric_series(service: Service, view: HierarchyView, node_id: int | None, *,
 
 def devices_with_issues(service: Service, view: HierarchyView, node_id: int | None, window: Window,
                         data_privacy: str, limit: int = 500) -> list[dict[str, Any]]:
-    """The devices with issues under a node: uid, name, entity, last logged-on user, and the issue counts.
+    """The devices with issues under a node, most issues first: uid, name, entity, last logged-on user,
+    ``issues`` (failed connections, or 5xx and slow web requests), ``errors`` (failed connections, or
+    HTTP 4xx+5xx) and ``crashes`` (of the service's binaries), in one statement.
 
     Data privacy hides the device name at ``full`` and the user at ``partial`` and ``full``
     (``platform.md``); hidden values are None.
@@ -502,37 +593,31 @@ def devices_with_issues(service: Service, view: HierarchyView, node_id: int | No
     entity_ids = consumer_entities(service, view.entities_of(node_id))
     if not entity_ids:
         return []
-    definition = _definition(service)
-    crash_binaries = (
-        "c.binary_id IN (SELECT id FROM engine_binary WHERE lower(name) = ANY(%(executables)s) "
-        "OR lower(executable_name) = ANY(%(executables)s))"
-        if definition["executables"] else
-        "(c.device_id, c.binary_id) IN (SELECT device_id, binary_id FROM ev)"
-    )
+    definition = resolve_definition(service)
+    if definition.matches_nothing:
+        return []
+    crashed_binaries = "%(binary_ids)s::bigint[]" if definition.binary_ids is not None else "du.binaries"
     sql = f"""
-    WITH {_activity_sql(service, definition)},
-    crashes AS (
-        SELECT c.device_id, count(*) AS crashes FROM engine_crash c
-        WHERE c.time >= %(start)s AND c.time < %(end)s AND {crash_binaries}
-          AND c.device_id IN (SELECT device_id FROM ev)
-        GROUP BY c.device_id
-    ),
+    WITH {_common_ctes(service, definition)},
     per_device AS (
-        SELECT device_id, count(*) FILTER (WHERE issue) AS issues, count(*) FILTER (WHERE error) AS errors
-        FROM ev GROUP BY device_id
+        SELECT du.device_id, sum(du.issue_events) AS issue_events, sum(du.errors) AS errors,
+               max(COALESCE((SELECT count(*) FROM unnest(cr.binaries) AS b(id) WHERE b.id = ANY({crashed_binaries})),
+                            0)) AS crashes,
+               bool_or({_issue_sql(definition)}) AS has_issue
+        FROM du
+        LEFT JOIN crashed cr ON cr.device_id = du.device_id AND cr.bucket = du.bucket
+        GROUP BY du.device_id
     )
-    SELECT d.device_uid, d.name, en.name, d.last_logged_on_user, p.issues, p.errors, COALESCE(c.crashes, 0)
+    SELECT d.device_uid, d.name, en.name, d.last_logged_on_user, p.issue_events, p.errors, p.crashes
     FROM per_device p
     JOIN engine_device d ON d.id = p.device_id
     JOIN portal_entity en ON en.id = d.entity_id
-    LEFT JOIN crashes c ON c.device_id = p.device_id
-    WHERE p.issues > 0 OR c.crashes > 0
-    ORDER BY p.issues + COALESCE(c.crashes, 0) DESC, d.device_uid
+    WHERE p.has_issue AND d.entity_id = ANY(%(entities)s::bigint[])
+    ORDER BY p.issue_events + p.crashes DESC, d.device_uid
     LIMIT %(limit)s
     """
-    params = {**definition, "entities": sorted(entity_ids), "start": window.start, "end": window.end,
-              "failed": FAILED_STATUSES, "step": (window.end - window.start).total_seconds(), "limit": limit,
-              "slow": service.slow_response_threshold if service.slow_response_threshold is not None else 2**62}
+    params = {**_definition_params(service, definition), **_window_params(window), "entities": sorted(entity_ids),
+              "step": (window.end - window.start).total_seconds(), "limit": limit}
     hide_device, hide_user = Privacy.DEVICE.hidden_at(data_privacy), Privacy.USER.hidden_at(data_privacy)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
