@@ -65,3 +65,25 @@ def celery_worker_queue(tmp_path):
         process.kill()
         process.wait()
     log.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzz tests' case counts per endpoint (``tests/fuzz``), from their ``fuzz_cases`` property
+    (recorded on xdist workers too)."""
+    rows = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") != "call":
+                continue
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "fuzz_cases":
+                    rows.append((value["operation"], value["cases"], value["statuses"], outcome))
+    if not rows:
+        return
+    terminalreporter.section("fuzz cases per endpoint")
+    width = max(len(row[0]) for row in rows)
+    for operation, cases, statuses, outcome in sorted(rows):
+        seen = " ".join(f"{status}:{count}" for status, count in statuses.items())
+        terminalreporter.write_line(f"{operation:<{width}}  {cases:>5} cases  {seen}"
+                                    + ("  FAILED" if outcome == "failed" else ""))
+    terminalreporter.write_line(f"{'total':<{width}}  {sum(row[1] for row in rows):>5} cases")
