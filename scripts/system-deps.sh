@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs when they are missing: the PostgreSQL server, and
 # Chromium with its driver for the browser tests of the pages.
+# Redis: the scale-out test starts a redis-server of its own (the system service is never enabled).
+# `system-deps.sh --bench` also installs wrk, the HTTP load generator of bench/load_bench.py.
 set -euo pipefail
 
 have_postgres() {
@@ -12,6 +14,10 @@ have_postgres || missing+=(postgresql)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ "${1:-}" = "--bench" ]; then
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
@@ -29,4 +35,12 @@ if command -v pg_lsclusters >/dev/null 2>&1; then
     pg_lsclusters -h 2>/dev/null | while read -r version name _; do
         pg_ctlcluster "$version" "$name" stop 2>/dev/null || true
     done
+fi
+# Nor does the project use Debian's Redis service: tests start redis-server on a free port.
+if printf '%s\n' "${missing[@]}" | grep -qx redis-server; then
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now redis-server >/dev/null 2>&1 || true
+    else
+        invoke-rc.d redis-server stop >/dev/null 2>&1 || true
+    fi
 fi
