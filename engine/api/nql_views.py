@@ -142,7 +142,7 @@ def read_json_object(request, allowed: tuple[str, ...]) -> dict:
         raise ApiError(400, "the request body is too large", "body") from None
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ApiError(400, "the request body must be a JSON object", "body") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object", "body")

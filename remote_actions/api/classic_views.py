@@ -44,7 +44,7 @@ def _body(request):
         raise ClassicError("ENCODING", "The body is not valid UTF-8") from None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ClassicError("INVALID_REQUEST_JSON", "The body is not valid JSON") from None
 
 

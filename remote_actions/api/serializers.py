@@ -40,7 +40,7 @@ RESULT = Spec({
 def parse(body: bytes, spec: Spec) -> dict:
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deeply
         raise BodyError("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BodyError("the body must be a JSON object")

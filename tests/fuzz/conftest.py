@@ -153,8 +153,9 @@ def world(django_db_setup, django_db_blocker, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("fuzz-data")
     overrides = override_settings(PASSWORD_HASHERS=FAST_HASHERS, DATA_DIR=data_dir)
     overrides.enable()
-    original_send = requests.adapters.HTTPAdapter.send
+    original_send, original_enqueue = requests.adapters.HTTPAdapter.send, exports.enqueue_export
     requests.adapters.HTTPAdapter.send = _refuse_network
+    exports.enqueue_export = lambda export_id: None  # the world's exports commit: never reach the broker
     try:
         with django_db_blocker.unblock():
             row = PlatformSettings.objects.filter(pk=1).values().first()
@@ -164,7 +165,7 @@ def world(django_db_setup, django_db_blocker, tmp_path_factory):
             finally:
                 destroy_world(row)
     finally:
-        requests.adapters.HTTPAdapter.send = original_send
+        requests.adapters.HTTPAdapter.send, exports.enqueue_export = original_send, original_enqueue
         overrides.disable()
 
 
