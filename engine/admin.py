@@ -45,6 +45,7 @@ from engine.models import (
     Port,
     WebRequest,
 )
+from portal.admin_mixins import ViewOnlyAdminMixin
 from portal.models import Profile
 
 Privacy = Profile.DataPrivacy
@@ -364,7 +365,7 @@ class EstimatedCountPaginator(Paginator):
         return queryset.order_by()[:limit].count()
 
 
-class ActivityAdmin(EngineDataAdmin):
+class ActivityAdmin(ViewOnlyAdminMixin, EngineDataAdmin):
     """Activity rows come from the collectors: listed and viewed, never added, changed or deleted."""
 
     paginator = EstimatedCountPaginator
@@ -381,14 +382,7 @@ class ActivityAdmin(EngineDataAdmin):
         # Only the indexed time column: sorting tens of millions of rows by anything else is slow.
         return (self.time_field,)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    deletable = False
 
 
 def formatted(field: str, formatter, description: str | None = None):
@@ -800,7 +794,7 @@ class SavedQueryAdmin(admin.ModelAdmin):
 
 
 @admin.register(_nql_models()[1])
-class NqlExportAdmin(admin.ModelAdmin):
+class NqlExportAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Exports asked for through the NQL API (read-only: workers write them)."""
 
     list_display = ("id", "query_id", "status", "compression", "row_count", "created", "finished", "requested_by")
@@ -810,11 +804,6 @@ class NqlExportAdmin(admin.ModelAdmin):
     list_select_related = ("requested_by",)
     ordering = ("-created",)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 INVESTIGATION_ROWS = 1000
@@ -826,6 +815,7 @@ def investigations_view(request):
     Runs with the account's view domain; refused to profiles with data privacy (the result shows
     every field as stored)."""
     from django.conf import settings
+    from django.core.exceptions import PermissionDenied
     from django.http import StreamingHttpResponse
     from django.template.response import TemplateResponse
 
@@ -833,6 +823,12 @@ def investigations_view(request):
     from engine.query.errors import QueryError
     from engine.query.render import format_text
 
+    if not (request.user.is_superuser or request.user.profile.administration):
+        raise PermissionDenied  # staff without the administration right (docs/decisions.md, "Security")
+    from django.core.exceptions import PermissionDenied
+
+    if not (request.user.is_superuser or request.user.profile.administration):
+        raise PermissionDenied  # staff without the administration right (docs/decisions.md, "Security")
     SavedQuery = _nql_models()[0]
     query = request.GET.get("query", "")
     context = {

@@ -32,6 +32,7 @@ from django.utils.safestring import mark_safe
 
 from engine.admin import human_bytes, human_duration
 from engine.query.errors import QueryError
+from portal.admin_mixins import ViewOnlyAdminMixin
 
 from . import connectors, schedule, services
 from .models import (
@@ -490,7 +491,7 @@ def form_errors(form, formsets) -> list[dict]:
 
 
 @admin.register(ExporterRun)
-class ExporterRunAdmin(admin.ModelAdmin):
+class ExporterRunAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """The run history: read-only; a running run's figures grow while it sends."""
 
     list_display = ("exporter_name", "trigger", "status_display", "window", "records", "batches",
@@ -510,14 +511,7 @@ class ExporterRunAdmin(admin.ModelAdmin):
     readonly_fields = ("exporter_link", "status_display", "bytes_display", "duration", "last_error_display",
                        "results_display")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    deletable = False
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"title": "Exporter runs", **(extra_context or {})})

@@ -30,6 +30,7 @@ from oauth2_provider.models import (
 )
 from oauth2_provider.settings import oauth2_settings
 
+from portal.admin_mixins import ViewOnlyAdminMixin
 from portal.models import (
     Account,
     ApiCredential,
@@ -485,16 +486,7 @@ class ApiCredentialAdmin(admin.ModelAdmin):
             )
 
 
-class ReadOnlyTokenAdminMixin:
-    """Tokens and codes come from the OAuth flows: viewable (masked), revocable, never edited."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
+# Tokens and codes come from the OAuth flows: viewable (masked), revocable, never edited.
 for _model in (get_access_token_model(), get_refresh_token_model(), get_grant_model(), get_id_token_model()):
     _base = type(admin.site.get_model_admin(_model)) if admin.site.is_registered(_model) else None
     if _base is None:
@@ -502,14 +494,14 @@ for _model in (get_access_token_model(), get_refresh_token_model(), get_grant_mo
     admin.site.unregister(_model)
     # The toolkit's admins already show only the last 4 characters of a token or code
     # (``oauth2_provider.admin.mask_credential``) and never search by it; ours are also read-only.
-    admin.site.register(_model, type(f"ReadOnly{_base.__name__}", (ReadOnlyTokenAdminMixin, _base), {}))
+    admin.site.register(_model, type(f"ReadOnly{_base.__name__}", (ViewOnlyAdminMixin, _base), {}))
 
 
 # -- Authentication failures (throttling) ---------------------------------------------------------
 
 
 @admin.register(AuthenticationFailure)
-class AuthenticationFailureAdmin(admin.ModelAdmin):
+class AuthenticationFailureAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("kind", "key", "at")
     list_filter = ("kind",)
     search_fields = ("key",)
@@ -518,9 +510,4 @@ class AuthenticationFailureAdmin(admin.ModelAdmin):
     list_per_page = 100
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Recorded by the authentication code; deleting rows lifts a throttle early.
-        return False
+    # Recorded by the authentication code; deleting rows lifts a throttle early.

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from engine.models import Device
+from portal.admin_mixins import ViewOnlyAdminMixin
 from remote_actions import services
 from remote_actions.models import (
     DeviceEnrollment,
@@ -154,13 +155,7 @@ class RemoteActionAdmin(admin.ModelAdmin):
         })
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
+class ReadOnlyAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm("remote_actions.change_execution")
 

@@ -37,34 +37,62 @@ def _forget_verified_credentials():
     verified_credentials.clear()
 
 
+class CeleryWorkers:
+    """Real Celery worker processes (solo pool) on one queue of their own, using the test database (a
+    test using them needs ``django_db(transaction=True)`` for the workers to see its rows)."""
+
+    def __init__(self, directory):
+        self.queue = f"test-{uuid.uuid4().hex[:12]}"
+        self.directory = directory
+        self.env = dict(
+            os.environ,
+            DATABASE_URL=database_url(connection.settings_dict),
+            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+            CELERY_RESULT_BACKEND=settings.CELERY_RESULT_BACKEND,
+            OPENDEX_DATA_DIR=str(directory),
+            SECRET_KEY=settings.SECRET_KEY,
+            OPENDEX_SECRETS_KEY=settings.OPENDEX_SECRETS_KEY,
+        )
+        self.started: list[tuple[subprocess.Popen, object]] = []
+
+    def start(self, **env: str) -> subprocess.Popen:
+        """Starts one more worker (``env``: extra environment variables); its process."""
+        number = len(self.started)
+        log = open(self.directory / f"worker-{number}.log", "wb")  # noqa: SIM115 - closed in stop_all
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--queues", self.queue,
+             "--hostname", f"{self.queue}-{number}@%h", "--without-gossip", "--without-mingle",
+             "--loglevel", "WARNING"],
+            cwd=settings.BASE_DIR, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.started.append((process, log))
+        return process
+
+    def stop_all(self) -> None:
+        for process, log in self.started:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            log.close()
+
+
 @pytest.fixture
-def celery_worker_queue(tmp_path):
-    """A real Celery worker process on a queue of its own, using the test database (so a test using
-    it needs ``django_db(transaction=True)`` for the worker to see its rows); yields the queue name."""
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url(connection.settings_dict),
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-        CELERY_RESULT_BACKEND=settings.CELERY_RESULT_BACKEND,
-        OPENDEX_DATA_DIR=str(tmp_path),
-        SECRET_KEY=settings.SECRET_KEY,
-        OPENDEX_SECRETS_KEY=settings.OPENDEX_SECRETS_KEY,
-    )
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed after the worker stops
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--queues", queue,
-         "--hostname", f"{queue}@%h", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-        cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    yield queue
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+def celery_workers(tmp_path):
+    """A ``CeleryWorkers``: start as many real workers as the test needs; all are stopped after it."""
+    workers = CeleryWorkers(tmp_path)
+    yield workers
+    workers.stop_all()
+
+
+@pytest.fixture
+def celery_worker_queue(celery_workers):
+    """One real Celery worker on a queue of its own; yields the queue name."""
+    celery_workers.start()
+    return celery_workers.queue
 
 
 def pytest_terminal_summary(terminalreporter):

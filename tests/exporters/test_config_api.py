@@ -13,10 +13,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from exporters import connectors
 from exporters.api.serializers import MASK, MAX_BODY_BYTES
 from exporters.models import ConnectorCredential, Exporter, ExporterQuery, ExporterRun
-from tests.exporters.sink import Sink
 from tests.factories import make_device
 
 pytestmark = pytest.mark.django_db
@@ -454,14 +452,6 @@ def test_deleting_a_credential_in_use_is_409_naming_the_exporters(api, credentia
     assert errors(response) == {"credential": [
         "used by exporters “Devices”, “Users”: delete them or give them another credential first."]}
     assert ConnectorCredential.objects.filter(pk=credential.pk).exists()
-
-
-@pytest.fixture
-def sink():
-    connectors.clear_token_cache()
-    with Sink() as running:
-        yield running
-    connectors.clear_token_cache()
 
 
 def sink_credential(sink, **fields) -> ConnectorCredential:

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exporters import connectors
 from exporters.delivery import DeliveryFailed, Destination, backoff_seconds, retry_after_seconds
 from exporters.models import Exporter, ExporterRun
 from exporters.services import run_exporter
@@ -26,25 +25,6 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 # A run writes its progress on a second database connection: runs need committed rows.
 run_db = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sink():
-    with Sink() as server:
-        yield server
-
-
-@pytest.fixture
-def fast_retries(settings):
-    settings.EXPORT_RETRY_BASE_SECONDS = 0.01
-    settings.EXPORT_RETRY_MAX_SECONDS = 0.05
-
-
-@pytest.fixture(autouse=True)
-def _no_cached_tokens():
-    connectors.clear_token_cache()
-    yield
-    connectors.clear_token_cache()
 
 
 def devices(count: int, **fields) -> None:

@@ -15,7 +15,7 @@ from exporters.services import run_exporter, sweep_stale_runs, test_load
 from exporters.tasks import run_exporter_task
 from tests.factories import make_device
 
-from .sink import Answer, Sink, make_credential, make_exporter, wait_for
+from .sink import Answer, make_credential, make_exporter, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # runs write progress on a second connection
 
@@ -27,18 +27,6 @@ DEVICE_RECORD = '{"device": "{{device.name}}"}'
 
 def at(hour: int, minute: int = 0, second: int = 0, microsecond: int = 0, day: int = 5) -> datetime:
     return datetime(2026, 1, day, hour, minute, second, microsecond, tzinfo=UTC)
-
-
-@pytest.fixture
-def sink():
-    with Sink() as server:
-        yield server
-
-
-@pytest.fixture
-def fast_retries(settings):
-    settings.EXPORT_RETRY_BASE_SECONDS = 0.01
-    settings.EXPORT_RETRY_MAX_SECONDS = 0.05
 
 
 def crashes(**times: datetime) -> None:

@@ -3,20 +3,14 @@ another worker, which delivers the whole window (at-least-once: nothing lost) an
 
 import os
 import signal
-import subprocess
-import sys
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from engine.models import Binary, Crash
 from exporters import schedule, services
 from exporters.models import Exporter, ExporterRun
 from exporters.tasks import run_exporter_task
-from portal.database import database_url
 from tests.factories import make_device
 
 from .sink import Answer, Sink, make_credential, make_exporter, wait_for
@@ -27,49 +21,13 @@ RECORD = '{"id": "{{execution.crash.exception_code}}"}'
 pytestmark = pytest.mark.slow  # starts Celery worker processes
 
 
-@pytest.fixture
-def workers(tmp_path):
-    """Starts real Celery worker processes (solo pool) on one queue of their own, using the test
-    database; yields ``(queue, start)`` where ``start()`` returns the new worker's process."""
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url(connection.settings_dict),
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-        CELERY_RESULT_BACKEND=settings.CELERY_RESULT_BACKEND,
-        OPENDEX_DATA_DIR=str(tmp_path),
-        SECRET_KEY=settings.SECRET_KEY,
-        OPENDEX_SECRETS_KEY=settings.OPENDEX_SECRETS_KEY,
-        EXPORT_RETRY_BASE_SECONDS="0.01",
-    )
-    started: list[tuple[subprocess.Popen, object]] = []
-
-    def start() -> subprocess.Popen:
-        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115 - closed at the end
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--queues", queue,
-             "--hostname", f"{queue}-{len(started)}@%h", "--without-gossip", "--without-mingle",
-             "--loglevel", "WARNING"],
-            cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        started.append((process, log))
-        return process
-
-    yield queue, start
-    for process, log in started:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_killed_workers_run_is_found_stale_and_redone_with_nothing_lost(workers, monkeypatch):
-    queue, start_worker = workers
+def test_a_killed_workers_run_is_found_stale_and_redone_with_nothing_lost(celery_workers, monkeypatch):
+    queue = celery_workers.queue
+
+    def start_worker():
+        return celery_workers.start(EXPORT_RETRY_BASE_SECONDS="0.01")
+
     with Sink() as sink:
         sink.default = Answer(200, delay=0.25)  # a slow destination: the run is still going when killed
         exporter = make_exporter(make_credential(sink.url), [(CRASHES, "collection", RECORD)], batch_size=2)
