@@ -825,10 +825,6 @@ def investigations_view(request):
 
     if not (request.user.is_superuser or request.user.profile.administration):
         raise PermissionDenied  # staff without the administration right (docs/decisions.md, "Security")
-    from django.core.exceptions import PermissionDenied
-
-    if not (request.user.is_superuser or request.user.profile.administration):
-        raise PermissionDenied  # staff without the administration right (docs/decisions.md, "Security")
     SavedQuery = _nql_models()[0]
     query = request.GET.get("query", "")
     context = {

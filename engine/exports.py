@@ -31,6 +31,7 @@ import io
 import logging
 import math
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -51,6 +52,8 @@ from engine.query import plan as p
 from engine.query.errors import QueryError
 from engine.query.render import ResultColumn, format_text
 from engine.schema import FieldType
+from portal import metrics
+from portal.logs import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -308,6 +311,7 @@ def run_export(export_id: str) -> str:
     part = directory / f"{name}.{attempt}.{uuid.uuid4().hex[:8]}.part"
     result = None
     try:
+        started = time.monotonic()
         prepared = services.prepare_nql(export.query_text, parameters=export.parameters,
                                         visibility=p.Visibility(), now=export.created)
         result = services.execute(limited(prepared.plan, int(settings.NQL_EXPORT_MAX_ROWS)))
@@ -315,12 +319,13 @@ def run_export(export_id: str) -> str:
         # The plan's limit bounds the rows: they are read to the end, so that the cursor's transaction
         # is over before the export's status is written (a half-read result would roll it back later).
         count = write_export_file(part, export.compression, result.columns, result.rows)
+        metrics.observe_query("nql", "export", started, count)
         os.replace(part, directory / name)
         outcome = Status.COMPLETED, {"file_path": name, "row_count": count}
     except QueryError as error:
         outcome = Status.ERROR, {"error_description": error.full_message}
     except Exception:
-        request_id = uuid.uuid4().hex
+        request_id = current_request_id()
         logger.exception("NQL export %s failed (request id %s)", export_id, request_id)
         outcome = Status.ERROR, {"error_description": f"internal error (request id {request_id})"}
     finally:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from engine.query import plan as p
 from engine.query.errors import QueryError
+from portal import metrics
 
 from . import schedule
 from .delivery import DeliveryFailed, Destination, batches
@@ -227,6 +228,8 @@ def _finish(run: ExporterRun, status: str, error: str = "", http_status: int | N
     if http_status is not None:
         run.last_status = http_status
     run.save()
+    metrics.exporter_run_finished(run.trigger, status, run.records_sent, run.duration_ms,
+                                  run.last_status)
     return run
 
 

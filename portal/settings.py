@@ -13,6 +13,7 @@ import dj_database_url
 
 from portal import pgcluster
 from portal.database import database_url
+from portal.logs import log_format, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = pgcluster.DEFAULT_ROOT
@@ -71,6 +72,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id is set (and the request counted) before anything else can log or answer.
+    "portal.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -128,9 +131,11 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# Password policy (docs/decisions.md, "Security"): checked wherever a person sets a password (admin forms,
+# createsuperuser, changepassword); seed_demo sets the demo password as given (platform.md).
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -193,9 +198,23 @@ OAUTH2_PROVIDER = {
         "nql": "NQL API",
         "remote_actions": "Remote actions API",
     },
-    "PKCE_REQUIRED": False,
     # Tokens hashed at rest (RFC 9700): only token_checksum (SHA-256) is stored, see portal/oauth.py.
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # The toolkit's own endpoints (authorize, its token view) are not mounted: only client credentials, through
+    # portal/api/views.py. Its RFC 9700 gates are turned on all the same (manage.py check --deploy is clean),
+    # so that nothing mounted later would start with the discouraged behaviours (docs/decisions.md, "Security").
+    "PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 
 # -- Query engine ---------------------------------------------------------------------------------
@@ -230,15 +249,41 @@ CELERY_TIMEZONE = "UTC"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
-# -- Logging: never a secret, always to stderr ---------------------------------------------------
+# -- Logging: never a secret, always to stderr (portal/logs.py) --------------------------------------
+# JSON lines (time, level, logger, message, request_id, task_id, exception) unless LOG_FORMAT=plain;
+# plain is the default with DEBUG and under `make run` (runplatform).
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["stderr"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+LOG_FORMAT = log_format(os.environ.get("LOG_FORMAT"), DEBUG)
+LOGGING = logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
+
+# -- Metrics (portal/metrics.py): /metrics from this machine only, or with this bearer token -------------
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+# -- Security (docs/decisions.md, "Security") --------------------------------------------------------------
+# Cookies are Secure unless the site is served over plain HTTP: OPENDEX_PLAIN_HTTP=true (set by `make run`'s
+# runplatform, which serves http://localhost; the default with DEBUG).
+PLAIN_HTTP = env_bool("OPENDEX_PLAIN_HTTP", DEBUG)
+SESSION_COOKIE_SECURE = not PLAIN_HTTP
+CSRF_COOKIE_SECURE = not PLAIN_HTTP
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# HTTPS redirect: opt-in (a TLS proxy usually redirects itself); /metrics stays reachable over loopback HTTP.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False) and not PLAIN_HTTP
+SECURE_REDIRECT_EXEMPT = [r"^metrics/?$"]
+# HSTS is sent on HTTPS responses only; a year unless SECURE_HSTS_SECONDS says otherwise (0 turns it off).
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if PLAIN_HTTP else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients): opt-in.
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = [origin.strip() for origin in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",")
+                        if origin.strip()]
 
 # -- NQL API (nql.md): rows answered by execute, rows written by an export -----------------------
 NQL_EXECUTE_MAX_ROWS = int(os.environ.get("NQL_EXECUTE_MAX_ROWS", "1000"))

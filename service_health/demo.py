@@ -24,10 +24,12 @@ from portal.demo import DemoContext, copy_rows
 
 from .models import Service, ServiceDestination, ServiceDomain, ServiceExecutable, ServicePort
 
+# TRUNCATE ... CASCADE also empties the services' consumer entities (the demo services have none).
 RESET_TABLES: list[str] = [
     model._meta.db_table
     for model in (ServiceExecutable, ServiceDomain, ServicePort, ServiceDestination, Service)
-] + [Service.consumer_entities.through._meta.db_table]
+]
+OUTLOOK_EXECUTABLES = ("outlook.exe", "Microsoft Outlook")  # the Windows and the macOS client
 
 INCIDENT_HOURS = 3
 OUTLOOK_INCIDENT = ("Paris", 0.45)  # entity, share of its devices using Outlook that are hit
@@ -55,6 +57,8 @@ def seed(ctx: DemoContext) -> None:
     )
     ServiceDestination.objects.create(service=outlook, value="outlook.office365.com")
     ServicePort.objects.create(service=outlook, port_number=443, protocol="tcp")
+    for name in OUTLOOK_EXECUTABLES:
+        ServiceExecutable.objects.create(service=outlook, name=name)
     intranet = Service.objects.create(
         uid=service_uid(ctx, "Intranet"), name="Intranet", type=Service.Type.WEB,
         description="The company intranet (news, HR, IT service desk).",
@@ -66,6 +70,7 @@ def seed(ctx: DemoContext) -> None:
     ctx.add(Service._meta.db_table, 2)
     ctx.add(ServiceDestination._meta.db_table, 1)
     ctx.add(ServicePort._meta.db_table, 1)
+    ctx.add(ServiceExecutable._meta.db_table, len(OUTLOOK_EXECUTABLES))
     ctx.add(ServiceDomain._meta.db_table, 1)
     seed_outlook_incident(ctx)
     seed_intranet_incident(ctx)

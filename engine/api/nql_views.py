@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -42,6 +43,8 @@ from engine import exports, services
 from engine.models import NqlExport, SavedQuery
 from engine.query import plan as p
 from engine.query.errors import QueryError
+from portal import metrics
+from portal.logs import current_request_id
 from portal.oauth import BearerEndpointMixin, HasScope, is_unauthorized, unauthorized_response
 
 logger = logging.getLogger(__name__)
@@ -246,7 +249,7 @@ class NqlApiView(BearerEndpointMixin, APIView):
             return error_response(403, f"the credential may not call the NQL API ({exc.detail})")
         if isinstance(exc, exceptions.APIException):
             return error_response(exc.status_code, str(exc.detail))
-        request_id = uuid.uuid4().hex
+        request_id = current_request_id()
         logger.error("NQL API request failed (request id %s)", request_id, exc_info=exc)
         return error_response(500, f"internal error (request id {request_id})")
 
@@ -264,10 +267,12 @@ class Execute(NqlApiView):
         query = saved_query(query_id)
         check_parameters(query, parameters)
         now = datetime.now(UTC).replace(microsecond=0)
+        started = time.monotonic()
         prepared = prepare(query, parameters, now)
         max_rows = int(settings.NQL_EXECUTE_MAX_ROWS)
         result = services.execute(exports.limited(prepared.plan, max_rows))
         rows = list(result.rows)[:max_rows]  # read to the end: the cursor's transaction closes
+        metrics.observe_query("nql", "csv" if answer == CSV else "json", started, len(rows))
         if answer == CSV:
             text = exports.csv_text(result.columns, rows)
             return HttpResponse(text.encode("utf-8"), content_type=exports.CSV_CONTENT_TYPE)
@@ -363,6 +368,6 @@ def results(request, token: str) -> HttpResponse:
             content_type=exports.CONTENT_TYPES[export.compression],
         )
     except Exception:
-        request_id = uuid.uuid4().hex
+        request_id = current_request_id()
         logger.exception("NQL results download failed (request id %s)", request_id)
         return error_response(500, f"internal error (request id {request_id})")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import uuid
+import time
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, StreamingHttpResponse
@@ -22,7 +22,9 @@ from engine.query.errors import QueryError
 from engine.query.render import CONTENT_TYPES, FORMATS, ResultColumn, error_page, render
 from engine.schema import FieldType
 from engine.schema.completion import completion_data
+from portal import metrics
 from portal.authentication import BasicEndpointMixin, basic_authenticate, error_status_and_headers
+from portal.logs import current_request_id
 from portal.models import PlatformSettings
 from portal.permissions import DataPrivacyNone, HasFinderAccess
 
@@ -67,7 +69,8 @@ def query(request) -> HttpResponse:
         account = basic_authenticate(request, [HasFinderAccess, DataPrivacyNone])
     except exceptions.APIException as error:
         return _authentication_failure(error)
-    request_id = uuid.uuid4().hex
+    request_id = current_request_id()
+    started = time.monotonic()
     try:
         if not PlatformSettings.load().web_api_licensed:
             return error_response(403, "the Web API is not licensed")
@@ -102,6 +105,7 @@ def query(request) -> HttpResponse:
     except Exception:
         logger.exception("Web API query failed (request id %s)", request_id)
         return error_response(500, f"internal error (request id {request_id})")
+    rows = metrics.counted_rows(rows, "nxql", output_format, started)  # /metrics
     body = render(output_format, columns, rows, hr=human_readable and output_format != "json")
     return StreamingHttpResponse(body, content_type=CONTENT_TYPES[output_format])
 

@@ -74,6 +74,7 @@ from exporters import connectors, services
 from exporters.api import serializers as s
 from exporters.models import ConnectorCredential, Exporter, ExporterQuery, ExporterRun
 from portal.authentication import BasicAuthentication, BasicEndpointMixin, error_status_and_headers
+from portal.logs import current_request_id
 from portal.permissions import IsAdministrator
 
 logger = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ class ConfigApiView(BasicEndpointMixin, APIView):
             return errors_response(413, {"body": [f"The request body is larger than {s.MAX_BODY_BYTES} bytes."]})
         if isinstance(exc, exceptions.APIException):
             return errors_response(exc.status_code, {"request": [str(exc.detail)]})
-        request_id = uuid.uuid4().hex
+        request_id = current_request_id()
         logger.error("Configuration API request %s %s failed (request id %s)", self.request.method,
                      self.request.path, request_id, exc_info=exc)
         return errors_response(500, {"server": [f"Internal error (request id {request_id})."]})
@@ -404,7 +405,7 @@ class ExporterRunNow(ConfigApiView):
         try:
             task_id = services.queue_run(exporter, trigger=ExporterRun.MANUAL)
         except Exception as error:
-            request_id = uuid.uuid4().hex
+            request_id = current_request_id()
             logger.error("Configuration API: exporter %s: the manual run could not be queued (request id %s)",
                          exporter.uid, request_id, exc_info=error)
             raise ApiError(503, {"run": [f"The run could not be queued: the task queue is unavailable (request id "

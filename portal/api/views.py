@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import codecs
 import logging
-import uuid
 from urllib.parse import parse_qsl
 
 from django.core.exceptions import RequestDataTooBig
@@ -43,6 +42,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from portal import oauth
+from portal.logs import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def _answer(request: HttpRequest, *, legacy: bool) -> JsonResponse:
     except oauth.TokenError as error:
         return _json(error.status, error.body(), error.headers)
     except Exception:
-        request_id = uuid.uuid4().hex
+        request_id = current_request_id()
         logger.exception("Token request failed (request id %s)", request_id)
         return _json(500, {"error": "server_error"}, {"X-Request-Id": request_id})
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 
 from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 
 from portal.authentication import basic_authenticate, error_status_and_headers
+from portal.logs import current_request_id
 from portal.models import PlatformSettings
 from portal.permissions import AllowsRemoteActionApi, HasFinderAccess
 from remote_actions import classic
@@ -63,7 +63,7 @@ def run(request) -> HttpResponse:
         for name, value in headers.items():
             response[name] = value
         return response
-    request_id = uuid.uuid4().hex
+    request_id = current_request_id()
     try:
         data = _body(request)
         settings_row = PlatformSettings.load()

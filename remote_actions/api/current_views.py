@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection
@@ -37,6 +36,7 @@ from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from engine.models import Device
+from portal.logs import current_request_id
 from portal.models import PlatformSettings
 from portal.oauth import BearerEndpointMixin, HasScope, is_unauthorized, unauthorized_response
 from remote_actions import services
@@ -115,7 +115,7 @@ class RemoteActionApiView(BearerEndpointMixin, APIView):
             return error_response(429, "TOO_MANY_REQUESTS", "too many requests; try again later")
         if isinstance(exc, exceptions.APIException):
             return error_response(exc.status_code, "INVALID_REQUEST", str(exc.detail))
-        request_id = uuid.uuid4().hex
+        request_id = current_request_id()
         logger.error("remote-actions API request failed (request id %s)", request_id, exc_info=exc)
         return error_response(500, "INTERNAL_ERROR", f"internal error (request id {request_id})")
 

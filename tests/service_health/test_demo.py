@@ -42,6 +42,7 @@ def test_demo_services_and_their_incidents(seeded):
     assert (outlook.type, intranet.type) == ("connection", "web")
     assert [(d.value, d.kind) for d in outlook.destinations.all()] == [("outlook.office365.com", "host")]
     assert [str(p) for p in outlook.ports.all()] == ["443/tcp"]
+    assert sorted(e.name for e in outlook.executables.all()) == ["Microsoft Outlook", "outlook.exe"]
     assert [str(d) for d in intranet.domains.all()] == ["intranet.example.com"]
     assert (outlook.warning_threshold, outlook.error_threshold) == demo.thresholds(ctx) == (4, 10)
     assert intranet.slow_response_threshold == 2000 and outlook.created == END

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -62,10 +63,12 @@ class Command(BaseCommand):
     def _start_children(self, host: str, port: int, workers: int) -> dict[str, subprocess.Popen]:
         python = sys.executable
         commands = {
+            # portal.gunicorn_conf: gunicorn's logs in the project's format (request ids on access lines),
+            # and the Prometheus files of exited workers marked dead.
             "web": [python, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"{host}:{port}",
+                    "--config", "python:portal.gunicorn_conf",
                     "--workers", str(workers), "--worker-class", "gthread", "--threads", "8",
-                    "--timeout", "300", "--graceful-timeout", "10", "--access-logfile", "-",
-                    "--log-level", "info"],
+                    "--timeout", "300", "--graceful-timeout", "10", "--log-level", "info"],
             "worker": [python, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
                        "--concurrency", "2", "--hostname", "worker@%h"],
             # Schedules live in the database (django-celery-beat's DatabaseScheduler, see settings).
@@ -73,7 +76,8 @@ class Command(BaseCommand):
         }
         # Each child leads a process group of its own: Ctrl-C reaches only this supervisor, which
         # stops the children in order and can then sweep each group, so no grandchild outlives it.
-        return {name: subprocess.Popen(argv, cwd=settings.BASE_DIR, start_new_session=True)
+        env = child_environment()
+        return {name: subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, start_new_session=True)
                 for name, argv in commands.items()}
 
     def _print_banner(self, host: str, port: int, password: str) -> None:
@@ -90,6 +94,7 @@ class Command(BaseCommand):
             f"  OAuth token:      {base}/oauth2/default/v1/token  (then NQL API: {base}/api/v2/nql/execute)",
             f"  Investigations:   {base}/admin/investigations/",
             f"  API docs:         {base}/api/docs/  (OpenAPI 3: {base}/api/schema/)",
+            f"  Metrics:          {base}/metrics  (Prometheus; from this machine only)",
             f"  Engines:          http://engine-1.localhost:{port}/2/query  http://engine-2.localhost:{port}/2/query",
             f"  Accounts:         {accounts}",
             f"  Password:         {password}",
@@ -132,6 +137,26 @@ class Command(BaseCommand):
         for process in processes.values():
             _signal_group(process, signal.SIGKILL)  # whatever is left of the group, workers included
             process.wait()
+
+
+def child_environment() -> dict[str, str]:
+    """The environment of web, worker and beat (docs/decisions.md, "Observability" and "Security").
+
+    - ``PROMETHEUS_MULTIPROC_DIR``: ``<data dir>/prometheus``, emptied now: every process of the
+      platform writes its metrics there and ``/metrics`` adds them up.
+    - ``OPENDEX_PLAIN_HTTP=true`` unless set: the platform is served as ``http://``, so cookies cannot be
+      ``Secure`` (behind a TLS proxy, set ``OPENDEX_PLAIN_HTTP=false``).
+    - ``LOG_FORMAT=plain`` unless set: one terminal, read by a person.
+    """
+    env = dict(os.environ)
+    directory = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or settings.DATA_DIR / "prometheus")
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # the figures of a previous run's processes
+        stale.unlink(missing_ok=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    env.setdefault("OPENDEX_PLAIN_HTTP", "true")
+    env.setdefault("LOG_FORMAT", "plain")
+    return env
 
 
 def _wait_until_listening(host: str, port: int, web: subprocess.Popen, timeout: float = 60) -> None:
