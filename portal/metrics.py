@@ -40,8 +40,9 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 if os.environ.get(MULTIPROC_DIR_ENV):  # a missing directory would fail the first count of every process
@@ -134,20 +135,31 @@ class DatabaseCollector:
         yield family
 
 
-DATABASE_REGISTRY = CollectorRegistry(auto_describe=False)
-DATABASE_REGISTRY.register(DatabaseCollector())
+class _Together:
+    """One collector reading several (a registry and the database), so that one exposition holds them all."""
+
+    def __init__(self, *sources):
+        self.sources = sources
+
+    def collect(self):
+        for source in self.sources:
+            yield from source.collect()
 
 
-def exposition() -> bytes:
-    """The text exposition of every family (all processes' in multiprocess mode)."""
+def exposition(accept: str | None = None) -> tuple[bytes, str]:
+    """The exposition of every family (all processes' in multiprocess mode), in the format ``accept``
+    (an ``Accept`` header) prefers: Prometheus text or OpenMetrics; and its content type."""
     if os.environ.get(MULTIPROC_DIR_ENV):
         from prometheus_client import multiprocess
 
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        source = CollectorRegistry()
+        multiprocess.MultiProcessCollector(source)
     else:
-        registry = REGISTRY
-    return generate_latest(registry) + generate_latest(DATABASE_REGISTRY)
+        source = REGISTRY
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Together(source, DatabaseCollector()))
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
 
 
 # -- /metrics -------------------------------------------------------------------------------------------
@@ -198,4 +210,5 @@ def metrics_view(request):
         for name, value in headers.items():
             response[name] = value
         return response
-    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
+    body, content_type = exposition(request.META.get("HTTP_ACCEPT"))
+    return HttpResponse(body, content_type=content_type)
