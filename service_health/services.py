@@ -8,9 +8,11 @@ Three layers:
   one visible entity below them, with those entities). Two small queries per hierarchy.
 - **Metrics**: ``compute_metrics`` runs **one SQL statement** for any set of node groupings: the
   service's activity rows of the window are reduced per (device, user, bucket), joined to the
-  node ids at every depth of the hierarchy (passed as arrays, one row per visible entity), and
-  aggregated with ``GROUPING SETS`` — one set per asked depth (``()`` is the root), optionally split
-  into time buckets (hourly points). Nodes without activity get zero metrics.
+  node ids at every depth of the hierarchy (passed as arrays, one row per visible and consuming
+  entity), and aggregated with ``GROUPING SETS`` — one set per asked depth (``()`` is the root),
+  optionally split into time buckets (hourly points). Nodes without activity get zero metrics.
+  Before it, ``resolve_definition`` turns the service's definition into object ids (one small
+  statement on the object tables), so the planner knows what the big statement reads.
 - **Queries**: ``overview`` answers the Services API (parameters → ``Overview``); ``node_statuses``
   gives the status of every visible node of a hierarchy in one call; ``metric_series`` gives a node's
   metrics in hourly points over the last day in one call; ``devices_with_issues`` lists a node's
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -660,9 +662,11 @@ class OverviewRequest:
         ``SINGLE_PARAMETERS`` twice is a 400; empty values read as absent."""
         values = {name: list(query.getlist(name)) if hasattr(query, "getlist") else list(query.get(name, []))
                   for name in (*SINGLE_PARAMETERS, "path")}
-        for name in SINGLE_PARAMETERS:
-            if len(values[name]) > 1:
+        for name, given in values.items():
+            if name in SINGLE_PARAMETERS and len(given) > 1:
                 raise OverviewError(400, f"parameter '{name}' is given more than once")
+            if any("\x00" in value for value in given):  # no name holds one (PostgreSQL text cannot)
+                raise OverviewError(400, f"parameter '{name}' holds a NUL character")
         single = {name: (values[name][0].strip() if values[name] else "") for name in SINGLE_PARAMETERS}
         output_format = single["format"].lower() or "table"
         if output_format not in FORMATS:
@@ -706,10 +710,6 @@ class Overview:
     level: str | None
     entries: list[Entry] = field(default_factory=list)
 
-    @property
-    def metric_names(self) -> list[str]:
-        return [name for name, _ in metric_columns(self.service.type)]
-
 
 def find_service(metric: str) -> Service:
     try:
@@ -734,8 +734,7 @@ def find_hierarchy(name: str | None) -> Hierarchy:
     return hierarchy
 
 
-def overview(account, request: OverviewRequest, *, at: datetime | None = None,
-             compute: Callable[..., dict] = compute_metrics) -> Overview:
+def overview(account, request: OverviewRequest, *, at: datetime | None = None) -> Overview:
     """The Services API answer for ``account``; raises ``OverviewError`` (400/403)."""
     service = find_service(request.metric)
     hierarchy = find_hierarchy(request.hierarchy)
@@ -756,7 +755,7 @@ def overview(account, request: OverviewRequest, *, at: datetime | None = None,
         if level is None:
             raise OverviewError(400, f"unknown level '{request.level}' in hierarchy '{hierarchy.name}'")
         parent_depth = level.depth - 1 if level.depth > 0 else None
-        totals = compute(service, window, view, [parent_depth, level.depth])
+        totals = compute_metrics(service, window, view, [parent_depth, level.depth])
         parents = [None] if parent_depth is None else view.nodes_at(parent_depth)
         for parent in parents:
             answer.entries.append(entry(parent, totals, aggregate=True))
@@ -779,7 +778,7 @@ def overview(account, request: OverviewRequest, *, at: datetime | None = None,
     depth = None if node_id is None else view.all_nodes[node_id].depth
     children = view.children.get(node_id, [])
     depths = [depth] if not children else [depth, depth + 1 if depth is not None else 0]
-    totals = compute(service, window, view, depths, within=node_id)
+    totals = compute_metrics(service, window, view, depths, within=node_id)
     answer.entries.append(entry(node_id, totals, aggregate=True))
     answer.entries.extend(entry(child, totals, aggregate=False) for child in children)
     if children:

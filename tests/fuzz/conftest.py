@@ -31,6 +31,7 @@ from portal import demo
 from portal.models import Account, ApiCredential, PlatformSettings
 from remote_actions import services as ra_services
 from remote_actions.models import RemoteAction
+from service_health.models import Service
 
 PASSWORD = "fuzz-demo-password-42"
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -120,6 +121,11 @@ def build_world(tmp_dir) -> World:
         "credential": [item.name for item in credentials] + [str(item.uid) for item in credentials],
         "parameters": [{}, {"platform": "windows"}],
         "platform": ["windows", "mac_os"],
+        # Services API
+        "metric": [str(uid) for uid in Service.objects.values_list("uid", flat=True)],
+        "hierarchy": ["Geography", "Organization"],
+        "hierarchy-level": ["Continent", "Country", "Entity", "Division"],
+        "path": [["Europe"], ["Europe/Switzerland"], ["America", "USA"], ["Corporate"]],
         "query": ["(select (name platform) (from device) (limit 3))",
                   "(select (name number_of_executions) (from device (with execution (compute number_of_executions) "
                   "(between now-1d now))) (limit 5))"],

@@ -135,6 +135,8 @@ BAD_PARAMETERS = [
     ({"metric": [OUTLOOK_UID, INTRANET_UID]}, 400, ["'metric' is given more than once"]),
     ({"metric": OUTLOOK_UID, "scope": ["hour", "day"]}, 400, ["'scope' is given more than once"]),
     ({"metric": OUTLOOK_UID, "format": ["json", "json"]}, 400, ["'format' is given more than once"]),
+    ({"metric": OUTLOOK_UID, "hierarchy": "Geo\x00graphy"}, 400, ["'hierarchy' holds a NUL character"]),
+    ({"metric": OUTLOOK_UID, "path": ["Europe", "\x00"]}, 400, ["'path' holds a NUL character"]),
 ]
 
 
