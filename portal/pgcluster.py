@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,24 +188,37 @@ class Cluster:
                 self.log_file.touch()
             if _running_as_root():
                 shutil.chown(self.log_file, "postgres", "postgres")
-            options = dict(SERVER_OPTIONS, port=str(_free_port()), unix_socket_directories=str(self.socket_dir))
-            server_options = " ".join(f"-c {key}='{value}'" for key, value in options.items())
-            result = subprocess.run(
-                _as_server_user([
-                    _pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-                    "-o", server_options, "-w", "-t", "60", "start",
-                ]),
-                capture_output=True, text=True,
-                # Its own session: Ctrl-C in the terminal must not reach the server directly; the
-                # process that started it stops it in order, after the clients.
-                start_new_session=True,
-            )
-            if result.returncode != 0:
-                raise ClusterError(
-                    f"pg_ctl start failed: {result.stderr.strip()}; see {self.log_file}"
-                )
+            self._start(_free_port())
             self._ensure_database()
             return True
+
+    def _start(self, port: int) -> None:
+        options = dict(SERVER_OPTIONS, port=str(port), unix_socket_directories=str(self.socket_dir))
+        server_options = " ".join(f"-c {key}='{value}'" for key, value in options.items())
+        result = subprocess.run(
+            _as_server_user([
+                _pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+                "-o", server_options, "-w", "-t", "60", "start",
+            ]),
+            capture_output=True, text=True,
+            # Its own session: Ctrl-C in the terminal must not reach the server directly; the
+            # process that started it stops it in order, after the clients.
+            start_new_session=True,
+        )
+        if result.returncode != 0:
+            raise ClusterError(
+                f"pg_ctl start failed: {result.stderr.strip()}; see {self.log_file}"
+            )
+
+    def restart(self, down_seconds: float = 0) -> None:
+        """Stops the running cluster (fast: sessions are cut) and starts it again after
+        ``down_seconds`` on the same port and socket, so that clients' settings stay valid (what an
+        operator's restart of a server does; used by the fault benchmarks and tests)."""
+        with self._locked():
+            port = self.connection_info().port
+            self._stop()
+            time.sleep(down_seconds)
+            self._start(port)
 
     def _ensure_database(self) -> None:
         info = self.connection_info()
@@ -218,15 +232,17 @@ class Cluster:
 
     def stop(self) -> None:
         with self._locked():
-            if not self.is_running():
-                return
-            result = subprocess.run(
-                _as_server_user([_pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
-                                 "-t", "60", "stop"]),
-                capture_output=True, text=True,
-            )
-            if result.returncode != 0:
-                raise ClusterError(f"pg_ctl stop failed: {result.stderr.strip()}")
+            if self.is_running():
+                self._stop()
+
+    def _stop(self) -> None:
+        result = subprocess.run(
+            _as_server_user([_pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
+                             "-t", "60", "stop"]),
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise ClusterError(f"pg_ctl stop failed: {result.stderr.strip()}")
 
     def destroy(self) -> None:
         """Stops the cluster and removes its files (used by tests of this module)."""

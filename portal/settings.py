@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.dberrors.DatabaseUnavailableMiddleware",  # database out of reach: 503 + Retry-After, not 500
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -120,6 +121,8 @@ else:
     }
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A server that does not answer fails the request in seconds (503, portal/dberrors.py), never hangs it.
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
 # Tests name their database after the main one; OPENDEX_TEST_DB lets concurrent runs on one server
 # keep apart.
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("OPENDEX_TEST_DB") or f"test_{DATABASES['default']['NAME']}"}
@@ -248,6 +251,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Redis broker (docs/deployment.md): a task a lost worker had taken is delivered again after this many
+# seconds; longer than any task should run (a redelivered running task finds its work done or locked).
+# (Only for Redis: kombu's SQLAlchemy transport passes its options to create_engine(), which refuses it.)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
 
 # -- Logging: never a secret, always to stderr (portal/logs.py) --------------------------------------
 # JSON lines (time, level, logger, message, request_id, task_id, exception) unless LOG_FORMAT=plain;

@@ -43,7 +43,7 @@ from engine import exports, services
 from engine.models import NqlExport, SavedQuery
 from engine.query import plan as p
 from engine.query.errors import QueryError
-from portal import metrics
+from portal import dberrors, metrics
 from portal.logs import current_request_id
 from portal.oauth import BearerEndpointMixin, HasScope, is_unauthorized, unauthorized_response
 
@@ -249,6 +249,7 @@ class NqlApiView(BearerEndpointMixin, APIView):
             return error_response(403, f"the credential may not call the NQL API ({exc.detail})")
         if isinstance(exc, exceptions.APIException):
             return error_response(exc.status_code, str(exc.detail))
+        dberrors.reraise_if_unavailable(exc)  # 503 (portal.dberrors), not an internal error
         request_id = current_request_id()
         logger.error("NQL API request failed (request id %s)", request_id, exc_info=exc)
         return error_response(500, f"internal error (request id {request_id})")
@@ -368,6 +369,7 @@ def results(request, token: str) -> HttpResponse:
             content_type=exports.CONTENT_TYPES[export.compression],
         )
     except Exception:
+        dberrors.reraise_if_unavailable()
         request_id = current_request_id()
         logger.exception("NQL results download failed (request id %s)", request_id)
         return error_response(500, f"internal error (request id {request_id})")

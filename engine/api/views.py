@@ -22,7 +22,7 @@ from engine.query.errors import QueryError
 from engine.query.render import CONTENT_TYPES, FORMATS, ResultColumn, error_page, render
 from engine.schema import FieldType
 from engine.schema.completion import completion_data
-from portal import metrics
+from portal import dberrors, metrics
 from portal.authentication import BasicEndpointMixin, basic_authenticate, error_status_and_headers
 from portal.logs import current_request_id
 from portal.models import PlatformSettings
@@ -103,6 +103,7 @@ def query(request) -> HttpResponse:
     except QueryError as error:
         return error_response(error.status, error.full_message, error.options)
     except Exception:
+        dberrors.reraise_if_unavailable()  # 503 (portal.dberrors), not an internal error
         logger.exception("Web API query failed (request id %s)", request_id)
         return error_response(500, f"internal error (request id {request_id})")
     rows = metrics.counted_rows(rows, "nxql", output_format, started)  # /metrics

@@ -73,6 +73,7 @@ from rest_framework.views import APIView
 from exporters import connectors, services
 from exporters.api import serializers as s
 from exporters.models import ConnectorCredential, Exporter, ExporterQuery, ExporterRun
+from portal import dberrors
 from portal.authentication import BasicAuthentication, BasicEndpointMixin, error_status_and_headers
 from portal.logs import current_request_id
 from portal.permissions import IsAdministrator
@@ -179,6 +180,7 @@ class ConfigApiView(BasicEndpointMixin, APIView):
             return errors_response(413, {"body": [f"The request body is larger than {s.MAX_BODY_BYTES} bytes."]})
         if isinstance(exc, exceptions.APIException):
             return errors_response(exc.status_code, {"request": [str(exc.detail)]})
+        dberrors.reraise_if_unavailable(exc)  # 503 (portal.dberrors), not an internal error
         request_id = current_request_id()
         logger.error("Configuration API request %s %s failed (request id %s)", self.request.method,
                      self.request.path, request_id, exc_info=exc)

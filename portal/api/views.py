@@ -41,7 +41,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from portal import oauth
+from portal import dberrors, oauth
 from portal.logs import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -131,6 +131,7 @@ def _answer(request: HttpRequest, *, legacy: bool) -> JsonResponse:
     except oauth.TokenError as error:
         return _json(error.status, error.body(), error.headers)
     except Exception:
+        dberrors.reraise_if_unavailable()  # 503 (portal.dberrors), not an internal error
         request_id = current_request_id()
         logger.exception("Token request failed (request id %s)", request_id)
         return _json(500, {"error": "server_error"}, {"X-Request-Id": request_id})

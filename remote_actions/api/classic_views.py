@@ -18,6 +18,7 @@ from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 
+from portal import dberrors
 from portal.authentication import basic_authenticate, error_status_and_headers
 from portal.logs import current_request_id
 from portal.models import PlatformSettings
@@ -74,6 +75,7 @@ def run(request) -> HttpResponse:
     except ClassicError as error:
         return _error(error.status, error.code, error.error)
     except Exception:
+        dberrors.reraise_if_unavailable()  # 503 (portal.dberrors), not an internal error
         log.exception("classic Act API failed (request id %s)", request_id)
         return _error(500, "INTERNAL_ERROR", f"Internal error (request id {request_id})")
     log.info("classic Act API call %s (requestUid %r): request %s", request_id, call.request_uid,

@@ -36,6 +36,7 @@ from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from engine.models import Device
+from portal import dberrors
 from portal.logs import current_request_id
 from portal.models import PlatformSettings
 from portal.oauth import BearerEndpointMixin, HasScope, is_unauthorized, unauthorized_response
@@ -115,6 +116,7 @@ class RemoteActionApiView(BearerEndpointMixin, APIView):
             return error_response(429, "TOO_MANY_REQUESTS", "too many requests; try again later")
         if isinstance(exc, exceptions.APIException):
             return error_response(exc.status_code, "INVALID_REQUEST", str(exc.detail))
+        dberrors.reraise_if_unavailable(exc)  # 503 (portal.dberrors), not an internal error
         request_id = current_request_id()
         logger.error("remote-actions API request failed (request id %s)", request_id, exc_info=exc)
         return error_response(500, "INTERNAL_ERROR", f"internal error (request id {request_id})")

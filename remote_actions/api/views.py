@@ -16,6 +16,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from portal import dberrors
 from remote_actions import services
 from remote_actions.api.serializers import ENROLL, POLL, RESULT, BodyError, parse
 
@@ -46,6 +47,7 @@ def channel_view(view):
         except services.RemoteActionError as error:
             return _error(400, "INVALID_REQUEST", error.message, errors={})
         except Exception:  # never a bare 500 page: logged, answered as JSON
+            dberrors.reraise_if_unavailable()  # 503 (portal.dberrors), not an internal error
             log.exception("device channel error")
             return _error(500, "INTERNAL_ERROR", "internal error")
 

@@ -1,0 +1,229 @@
+"""Faults (issue 8, "Load and faults"): the database out of reach and Celery workers killed mid-task.
+
+1. PostgreSQL unreachable: every endpoint family answers 503 with ``Retry-After`` in its own error
+   shape (``portal.dberrors``), never a 500 or a stack trace, and serves again once the database is
+   back, in the same process (in process here; ``test_a_real_restart_under_load`` restarts a real
+   server under a live gunicorn, and ``bench/faults_bench.py`` does it under wrk load).
+2. A worker killed during a classic Act fan-out: the lost Engine task is redone by the sweep and the
+   executions are stored exactly once. (A worker killed during an exporter run:
+   ``tests/exporters/test_worker.py``.)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+
+import psycopg
+import pytest
+import requests
+from django.db import connection
+from django.test import Client
+
+from bench import live
+from engine.models import SavedQuery
+from portal import dberrors
+from portal.models import ApiCredential
+from tests.factories import make_device, make_engine
+
+PASSWORD = "correct horse battery"
+SECRET = "faults-test-secret-0123456789"
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def basic(name: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{name}:{secret}".encode()).decode("ascii")
+
+
+# -- Telling an unreachable database from other database errors ---------------------------------
+
+
+def test_connection_errors_are_unavailable_and_other_database_errors_are_not(tmp_path):
+    from django.db import utils as django_db
+
+    with pytest.raises(psycopg.OperationalError) as refused:
+        psycopg.connect(host=str(tmp_path), port=1, dbname="nowhere", connect_timeout=2)
+    assert dberrors.is_unavailable(refused.value)
+    wrapped = django_db.OperationalError("connection failed")
+    wrapped.__cause__ = refused.value
+    assert dberrors.is_unavailable(wrapped)
+    assert dberrors.is_unavailable(django_db.InterfaceError("connection already closed"))
+
+    info = connection.settings_dict
+    with psycopg.connect(host=info["HOST"], port=info["PORT"], user=info["USER"], dbname=info["NAME"],
+                         autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.QueryCanceled) as cancelled:
+            conn.execute("SET statement_timeout = '10ms'")
+            conn.execute("SELECT pg_sleep(1)")
+        with pytest.raises(psycopg.errors.UndefinedTable) as bad_sql:
+            conn.execute("SELECT * FROM no_such_table")
+    assert not dberrors.is_unavailable(cancelled.value)  # a query time-out is not an outage
+    assert not dberrors.is_unavailable(bad_sql.value)
+    assert not dberrors.is_unavailable(ValueError("nothing to do with the database"))
+
+
+# -- Every endpoint family while the database is out of reach, then back -------------------------
+
+
+@pytest.fixture
+def world(db, settings, make_account):
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+    engine = make_engine("engine-1")
+    make_device(1, engine=engine)
+    make_account("analyst", PASSWORD, finder_access=True, allow_remote_action_api=True, administration=True)
+    ApiCredential.objects.create(
+        name="faults", client_id="faults", client_secret=SECRET, hash_client_secret=True,
+        client_type=ApiCredential.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=ApiCredential.GRANT_CLIENT_CREDENTIALS, allowed_scopes="service:integration",
+    )
+    SavedQuery.objects.create(nql_id="#all_devices", name="all devices", text="devices | list name")
+
+
+def calls(token: str) -> dict:
+    """One request per endpoint family: (method, path, body, headers, the 503 body's check)."""
+    account = {"HTTP_AUTHORIZATION": basic("analyst", PASSWORD)}
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    return {
+        "web api v2": ("get", "/2/query", {"query": "(select (name) (from device))", "format": "json"}, account,
+                       lambda r: b'id="error_message"' in r.content),
+        "nql execute": ("post", "/api/v1/nql/execute", json.dumps({"queryId": "#all_devices"}), bearer,
+                        lambda r: r.json() == {"message": dberrors.MESSAGE, "code": 503}),
+        "ra list": ("get", "/api/v1/act/remote-action", None, bearer,
+                    lambda r: r.json() == {"code": "SERVICE_UNAVAILABLE", "message": dberrors.MESSAGE}),
+        "classic act": ("post", "/api/remoteaction/v2/run", json.dumps({"deviceUids": []}), account,
+                        lambda r: r.json() == {"code": "SERVICE_UNAVAILABLE", "error": dberrors.MESSAGE}),
+        "token": ("post", "/oauth2/default/v1/token", "grant_type=client_credentials",
+                  {"HTTP_AUTHORIZATION": basic("faults", SECRET)},
+                  lambda r: r.json()["error"] == "temporarily_unavailable" and r["Cache-Control"] == "no-store"),
+        "list engines": ("get", "/api/configuration/v1/engines", None, account,
+                         lambda r: r.json() == {"detail": dberrors.MESSAGE}),
+        "config api": ("get", "/api/config/v1/exporters", None, account,
+                       lambda r: r.json() == {"errors": {"server": [dberrors.MESSAGE]}}),
+        "device channel": ("post", "/api/collector/v1/actions/poll", json.dumps({"nodeKey": "x" * 40}), {},
+                           lambda r: r.json()["code"] == "SERVICE_UNAVAILABLE"),
+        "admin sign-in": ("post", "/admin/login/", {"username": "analyst", "password": PASSWORD}, {},
+                          lambda r: b"Service unavailable" in r.content),
+    }
+
+
+def send(client: Client, method: str, path: str, body, headers: dict):
+    if method == "get":
+        return client.get(path, body or {}, **headers)
+    if isinstance(body, dict):  # a form
+        return client.post(path, body, **headers)
+    content_type = "application/x-www-form-urlencoded" if path.startswith("/oauth2") else "application/json"
+    return client.post(path, body, content_type=content_type, **headers)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_endpoint_answers_503_while_the_database_is_unreachable_and_recovers(world, tmp_path, caplog):
+    client = Client(HTTP_HOST="localhost", raise_request_exception=False)
+    issued = client.post("/oauth2/default/v1/token", "grant_type=client_credentials",
+                         content_type="application/x-www-form-urlencoded",
+                         HTTP_AUTHORIZATION=basic("faults", SECRET))
+    token = issued.json()["access_token"]
+    before = {name: send(client, *call[:4]).status_code for name, call in calls(token).items()}
+    assert all(status < 500 for status in before.values()), before
+
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update(HOST=str(tmp_path), PORT="1")  # a socket nobody listens on
+    try:
+        for name, (method, path, body, headers, check) in calls(token).items():
+            response = send(client, method, path, body, headers)
+            assert response.status_code == 503, (name, response.status_code, response.content[:300])
+            assert response["Retry-After"] == str(dberrors.RETRY_AFTER_SECONDS), name
+            assert check(response), (name, response.content[:300])
+            assert b"Traceback" not in response.content
+    finally:
+        connection.close()
+        connection.settings_dict.update(HOST=saved["HOST"], PORT=saved["PORT"])
+    assert "database unavailable" in caplog.text
+    assert "Traceback" not in caplog.text  # one warning line per request, no stack trace
+
+    after = {name: send(client, *call[:4]).status_code for name, call in calls(token).items()}
+    assert after == before  # the same process serves again as soon as the database is back
+
+
+# -- A real PostgreSQL restart under a live gunicorn ------------------------------------------------
+
+
+def _load(base: str, bearer: str, done: threading.Event, records: list, lock: threading.Lock) -> None:
+    """One client thread: the three load endpoints in turn until ``done``; each answer recorded as
+    (time, endpoint, status, Retry-After, body in the endpoint's 503 shape?, client-side error)."""
+    account = {"Authorization": live.basic()}
+    token = {"Authorization": f"Bearer {bearer}"}
+    session = requests.Session()
+    calls = [
+        ("/2/query", lambda: session.get(f"{base}/2/query", params={"query": live.NXQL, "format": "json"},
+                                         headers=account, timeout=30),
+         lambda r: b'id="error_message"' in r.content),
+        ("nql", lambda: session.post(f"{base}/api/v1/nql/execute", json=live.NQL_BODY, headers=token, timeout=30),
+         lambda r: r.json() == {"message": dberrors.MESSAGE, "code": 503}),
+        ("ra list", lambda: session.get(f"{base}/api/v1/act/remote-action", headers=token, timeout=30),
+         lambda r: r.json() == {"code": "SERVICE_UNAVAILABLE", "message": dberrors.MESSAGE}),
+    ]
+    index = 0
+    while not done.is_set():
+        name, call, shaped = calls[index % len(calls)]
+        index += 1
+        started = time.monotonic()
+        try:
+            response = call()
+            record = (started, name, response.status_code, response.headers.get("Retry-After"),
+                      response.status_code != 503 or shaped(response), None)
+        except requests.RequestException as error:  # a cut connection (never expected here)
+            record = (started, name, None, None, False, type(error).__name__)
+            session = requests.Session()
+        with lock:
+            records.append(record)
+
+
+@pytest.mark.slow
+def test_a_real_restart_under_load_answers_503_and_recovers_in_the_same_processes(tmp_path):
+    """A throwaway cluster (never the shared one), migrated; gunicorn on it; four client threads on
+    /2/query, the NQL API and the RA list; PostgreSQL stopped for 3 s and started again."""
+    with live.ThrowawayCluster() as cluster:
+        url = cluster.migrated_database()
+        port = live.free_port()
+        web = live.start_web(url, port, workers=2, threads=4, log_path=tmp_path / "web.log",
+                             env={"OPENDEX_DATA_DIR": str(tmp_path)})
+        try:
+            base = f"http://{live.HOST}:{port}"
+            bearer = live.token(base)
+            workers_before = live.worker_pids(web)
+            records: list = []
+            lock, done = threading.Lock(), threading.Event()
+            threads = [threading.Thread(target=_load, args=(base, bearer, done, records, lock)) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            try:
+                time.sleep(2)
+                down = time.monotonic()
+                cluster.restart(down_seconds=3)
+                up = time.monotonic()
+                time.sleep(4)
+            finally:
+                done.set()
+                for thread in threads:
+                    thread.join(timeout=40)
+            assert live.worker_pids(web) == workers_before  # the same web processes throughout
+            assert web.poll() is None
+        finally:
+            live.stop(web)
+
+    statuses = {}
+    for _, name, status, *_ in records:
+        statuses[(name, status)] = statuses.get((name, status), 0) + 1
+    print(f"answers by endpoint and status: {statuses}; down {up - down:.1f} s")
+    assert {status for _, status in statuses} <= {200, 503}, statuses  # never a 500, never a cut connection
+    assert sum(count for (_, status), count in statuses.items() if status == 503) > 0, statuses  # it bit
+    for _, name, status, retry_after, shaped, _ in records:
+        if status == 503:
+            assert (retry_after, shaped) == (str(dberrors.RETRY_AFTER_SECONDS), True), name
+    before = [record for record in records if record[0] < down - 0.5]
+    after = [record for record in records if record[0] > up + 1]
+    assert before and all(record[2] == 200 for record in before)
+    assert after and all(record[2] == 200 for record in after), statuses  # recovered, no restart
