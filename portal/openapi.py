@@ -169,13 +169,16 @@ BASE_COMPONENTS = {
     "securitySchemes": SECURITY_SCHEMES,
     "headers": {
         "WWW-Authenticate-Basic": {
-            "description": "The Basic challenge.", "schema": {"type": "string", "enum": ['Basic realm="OpenDEX"']},
+            "description": "The Basic challenge.", "required": True,
+            "schema": {"type": "string", "enum": ['Basic realm="OpenDEX"']},
         },
         "WWW-Authenticate-Bearer": {
-            "description": "The Bearer challenge.", "schema": {"type": "string", "pattern": "^Bearer"},
+            "description": "The Bearer challenge.", "required": True,
+            "schema": {"type": "string", "pattern": "^Bearer"},
         },
         "Retry-After": {
-            "description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 0},
+            "description": "Seconds to wait before trying again.", "required": True,
+            "schema": {"type": "integer", "minimum": 0},
         },
         "Allow": {"description": "The methods the endpoint accepts.", "schema": {"type": "string"}},
     },

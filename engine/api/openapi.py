@@ -312,7 +312,9 @@ EXTEND = {
             "responses": {
                 "200": {"description": "Every Engine, by name.",
                         "content": {"application/json": {"examples": example_refs("Engines")}}},
-                "401": UNAUTHORIZED_BASIC,
+                "401": response("No, wrong or not-allowed credentials (DRF's `detail` body).",
+                                json_content(schema("DrfDetail")),
+                                {"WWW-Authenticate": header("WWW-Authenticate-Basic")}),
                 "429": response("Too many failed authentications (`Retry-After`).",
                                 json_content(schema("DrfDetail")), {"Retry-After": header("Retry-After")}),
             },

@@ -10,7 +10,7 @@ schemathesis' positive and negative data plus the document's examples; three qua
 identifiers planted (export IDs, node keys, UIDs, saved-query IDs...) so that they reach past "not
 found".
 
-Bounded: ``FUZZ_EXAMPLES`` cases per operation (env ``OPENDEX_FUZZ_EXAMPLES``, default 40), no deadline,
+Bounded: ``FUZZ_EXAMPLES`` cases per operation (env ``OPENDEX_FUZZ_EXAMPLES``, default 50), no deadline,
 no example database, derandomized (env ``OPENDEX_FUZZ_SEED`` picks another stream). The cases per
 operation and the statuses seen are printed at the end of the run (``tests/conftest.py``).
 """
@@ -31,7 +31,7 @@ from tests.fuzz.harness import API, DOCUMENT, OPERATIONS, call, identity_strateg
 
 pytestmark = pytest.mark.django_db
 
-FUZZ_EXAMPLES = int(os.environ.get("OPENDEX_FUZZ_EXAMPLES", "40"))
+FUZZ_EXAMPLES = int(os.environ.get("OPENDEX_FUZZ_EXAMPLES", "50"))
 FUZZ_SEED = os.environ.get("OPENDEX_FUZZ_SEED")
 PLANT_DEPTH = 3
 
@@ -96,8 +96,7 @@ def test_operation(operation, world, wsgi_app, no_tasks, record_property):
     record_property("fuzz_cases", {"operation": label(operation), "cases": sum(statuses.values()),
                                    "statuses": dict(sorted(statuses.items()))})
     assert sum(statuses.values()) >= min(FUZZ_EXAMPLES, 10)
-    assert any(200 <= status < 300 for status in statuses) or operation.path.endswith(("{uid}/run", "/result")), \
-        f"no case of {label(operation)} succeeded: {dict(statuses)}"
+    assert any(200 <= status < 300 for status in statuses), f"no case of {label(operation)} succeeded: {dict(statuses)}"
 
 
 def test_every_documented_operation_is_fuzzed():
@@ -129,6 +128,16 @@ def test_an_undocumented_body_fails_the_fuzz_run(world, wsgi_app, no_tasks, monk
 
     with pytest.raises(FailureGroup):
         run_operation(engines(monkeypatch, lambda: JsonResponse({"oops": 1})), world, wsgi_app, max_examples=20)
+
+
+def test_a_missing_challenge_fails_the_fuzz_run(world, wsgi_app, no_tasks, monkeypatch):
+    from django.http import HttpResponse
+
+    from engine.api import nql_views
+
+    monkeypatch.setattr(nql_views, "unauthorized_response", lambda: HttpResponse(status=401))
+    with pytest.raises(FailureGroup, match="WWW-Authenticate"):
+        run_operation(API["/api/v1/nql/execute"]["POST"], world, wsgi_app, max_examples=30)
 
 
 def test_a_stack_trace_fails_the_fuzz_run(world, wsgi_app, no_tasks, monkeypatch):
