@@ -343,12 +343,12 @@ def resolve_definition(service: Service) -> Definition:
 def _activity_sql(service: Service, definition: Definition, step: bool) -> str:
     """``ev``: the service's activity rows of the window (every device; the scope is applied later).
 
-    Each matching destination's (or domain's) rows of the window are read through the index on
-    ``(destination_id, start_time AT TIME ZONE 'UTC')`` (``domain_id`` for web requests;
-    ``engine.models``). The window is written on that expression so that this index is the only one
-    that serves it, with statistics of its own for the estimates: through the plain time index (whose
-    heap order the planner favours) a day of one destination reads every destination's rows of the
-    day, several times more. The ids are literal arrays, so the planner knows how many there are.
+    The rows are read through the index on ``(destination_id, start_time AT TIME ZONE 'UTC')``
+    (``domain_id`` for web requests; ``engine.models``). The window is written on that expression so
+    that this index is the only one serving it: through the plain time index, whose heap order the
+    planner favours, a day of one destination reads every destination's rows of the day, several
+    times more. The ids are literal arrays, so the planner estimates the rows from the statistics of
+    those very destinations (and of the expression), and plans the aggregation for the real size.
     """
     bucket = "floor(extract(epoch FROM e.start_time - %(start)s) / %(step)s)::int" if step else "0"
     binaries = "AND e.binary_id = ANY(%(binary_ids)s::bigint[])" if definition.binary_ids is not None else ""
@@ -358,17 +358,11 @@ def _activity_sql(service: Service, definition: Definition, step: bool) -> str:
             SELECT e.device_id, e.user_id, e.binary_id, {bucket} AS bucket,
                    e.status = ANY(%(failed)s) AS error, false AS server_error, e.status = ANY(%(failed)s) AS issue,
                    e.incoming_traffic, e.outgoing_traffic, e.network_response_time AS response_time
-            FROM unnest(%(target_ids)s::bigint[]) AS t(id)
-            CROSS JOIN LATERAL (
-                SELECT e.device_id, e.user_id, e.binary_id, e.port_id, e.start_time, e.status, e.incoming_traffic,
-                       e.outgoing_traffic, e.network_response_time
-                FROM engine_connection e
-                WHERE e.destination_id = t.id
-                  AND (e.start_time AT TIME ZONE 'UTC') >= %(start_utc)s
-                  AND (e.start_time AT TIME ZONE 'UTC') < %(end_utc)s
-                OFFSET 0  -- planned on its own: one index range scan per destination
-            ) e
-            WHERE e.port_id = ANY(%(port_ids)s::bigint[])
+            FROM engine_connection e
+            WHERE e.destination_id = ANY(%(target_ids)s::bigint[])
+              AND (e.start_time AT TIME ZONE 'UTC') >= %(start_utc)s
+              AND (e.start_time AT TIME ZONE 'UTC') < %(end_utc)s
+              AND e.port_id = ANY(%(port_ids)s::bigint[])
             {binaries}
         )"""
     prefixes = ""
@@ -382,17 +376,11 @@ def _activity_sql(service: Service, definition: Definition, step: bool) -> str:
                    e.http_status BETWEEN 400 AND 599 AS error, e.http_status BETWEEN 500 AND 599 AS server_error,
                    e.http_status BETWEEN 500 AND 599 OR e.response_time > %(slow)s AS issue,
                    e.incoming_traffic, e.outgoing_traffic, e.response_time
-            FROM unnest(%(target_ids)s::bigint[]) AS t(id)
-            CROSS JOIN LATERAL (
-                SELECT e.device_id, e.user_id, e.binary_id, e.domain_id, e.url_path, e.start_time, e.http_status,
-                       e.response_time, e.incoming_traffic, e.outgoing_traffic
-                FROM engine_webrequest e
-                WHERE e.domain_id = t.id
-                  AND (e.start_time AT TIME ZONE 'UTC') >= %(start_utc)s
-                  AND (e.start_time AT TIME ZONE 'UTC') < %(end_utc)s
-                OFFSET 0  -- planned on its own: one index range scan per domain
-            ) e
-            WHERE true {prefixes}
+            FROM engine_webrequest e
+            WHERE e.domain_id = ANY(%(target_ids)s::bigint[])
+              AND (e.start_time AT TIME ZONE 'UTC') >= %(start_utc)s
+              AND (e.start_time AT TIME ZONE 'UTC') < %(end_utc)s
+              {prefixes}
             {binaries}
         )"""
 
