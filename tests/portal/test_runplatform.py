@@ -125,6 +125,11 @@ def test_the_platform_runs_with_demo_data_and_stops_on_ctrl_c():
         assert "Site administration" in index or "Configuration" in index
         devices = browser.get("/admin/engine/device/")
         assert "30 devices" in devices
+        # Metrics of both gunicorn workers and the Celery processes add up (multiprocess mode), read from
+        # this machine; the sign-in above worked over plain HTTP (OPENDEX_PLAIN_HTTP, set by runplatform).
+        exposition = browser.get("/metrics")
+        assert 'opendex_http_requests_total{endpoint="admin:login",method="POST",status="302"} 1.0' in exposition
+        assert "opendex_remote_action_executions{" in exposition
         platform_processes = descendants(process.pid)
         assert len(platform_processes) >= 5  # supervisor, gunicorn master and workers, worker, beat
 
