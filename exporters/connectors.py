@@ -14,6 +14,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
 
 import requests
 
@@ -62,8 +63,31 @@ def clear_token_cache() -> None:
         _tokens.clear()
 
 
-def scrub(text: str, credential: ConnectorCredential) -> str:
+def secret_forms(credential: ConnectorCredential) -> list[str]:
+    """Every form in which the credential's secrets travel, longest first: the stored values, their
+    URL-encoded forms (token request bodies), the Basic header values built from them (a destination
+    that echoes the request headers in its error answer), and the OAuth2 token obtained with them."""
+    forms = set()
     for secret in credential.secret_values():
+        forms.update({secret, quote_plus(secret), quote(secret, safe="")})
+    pairs = [(credential.username, credential.password), (credential.client_id, credential.client_secret)]
+    for name, secret in pairs:
+        if not secret:
+            continue
+        for encoding in ("utf-8", "latin-1"):  # ours (auth_headers) and requests' (token requests)
+            try:
+                forms.add(base64.b64encode(f"{name}:{secret}".encode(encoding)).decode("ascii"))
+            except UnicodeEncodeError:
+                continue
+    with _tokens_lock:
+        cached = _tokens.get(_cache_key(credential)) if credential.auth_type == credential.AUTH_OAUTH2 else None
+    if cached is not None:
+        forms.add(cached.access_token)
+    return sorted((form for form in forms if form), key=len, reverse=True)
+
+
+def scrub(text: str, credential: ConnectorCredential) -> str:
+    for secret in secret_forms(credential):
         text = text.replace(secret, "••••")
     return text
 
