@@ -352,10 +352,16 @@ def _activity_sql(service: Service, definition: Definition, step: bool) -> str:
     """
     bucket = "floor(extract(epoch FROM e.start_time - %(start)s) / %(step)s)::int" if step else "0"
     binaries = "AND e.binary_id = ANY(%(binary_ids)s::bigint[])" if definition.binary_ids is not None else ""
+    # A crash of a binary of the service on the device in the row's bucket: a listed executable, or
+    # without a list this row's binary (the few crash rows of the window, looked up as a hash).
+    if definition.binary_ids is not None:
+        crashed = f"(e.device_id, {bucket}) IN (SELECT device_id, bucket FROM crashes)"
+    else:
+        crashed = f"(e.device_id, e.binary_id, {bucket}) IN (SELECT device_id, binary_id, bucket FROM crashes)"
     if service.type == Service.Type.CONNECTION:
         return f"""
         ev AS (
-            SELECT e.device_id, e.user_id, e.binary_id, {bucket} AS bucket,
+            SELECT e.device_id, e.user_id, e.binary_id, {bucket} AS bucket, {crashed} AS crashed,
                    e.status = ANY(%(failed)s) AS error, false AS server_error, e.status = ANY(%(failed)s) AS issue,
                    e.incoming_traffic, e.outgoing_traffic, e.network_response_time AS response_time
             FROM engine_connection e
@@ -372,7 +378,7 @@ def _activity_sql(service: Service, definition: Definition, step: bool) -> str:
                 WHERE p.domain_id = e.domain_id AND starts_with(e.url_path, p.prefix)))"""
     return f"""
         ev AS (
-            SELECT e.device_id, e.user_id, e.binary_id, {bucket} AS bucket,
+            SELECT e.device_id, e.user_id, e.binary_id, {bucket} AS bucket, {crashed} AS crashed,
                    e.http_status BETWEEN 400 AND 599 AS error, e.http_status BETWEEN 500 AND 599 AS server_error,
                    e.http_status BETWEEN 500 AND 599 OR e.response_time > %(slow)s AS issue,
                    e.incoming_traffic, e.outgoing_traffic, e.response_time
@@ -401,32 +407,27 @@ def _definition_params(service: Service, definition: Definition) -> dict[str, An
     }
 
 
-def _issue_sql(definition: Definition) -> str:
-    """Whether a ``du`` row (joined to ``crashed cr``) shows an issue: its own, or a crash of a binary of
-    the service on the device in that bucket (the listed executables, or the binaries of its activity)."""
-    crashed_binaries = "%(binary_ids)s::bigint[]" if definition.binary_ids is not None else "du.binaries"
-    return f"(du.issue OR COALESCE(cr.binaries && {crashed_binaries}, false))"
-
-
 def _common_ctes(service: Service, definition: Definition, step: bool = False) -> str:
-    """``ev``, then ``du`` (per device, user and bucket) and ``crashed`` (per device and bucket).
+    """``crashes`` (the crash rows of the window: few), ``ev`` (the activity rows, each marked when a
+    binary of the service crashed on its device in its bucket), then ``du`` per device, user and
+    bucket. ``du.issue``: an issue of the device in that bucket (its own rows, or a crash).
 
     Buckets split the window in ``%(step)s`` seconds when ``step``; otherwise all is bucket 0."""
     crash_bucket = "floor(extract(epoch FROM c.time - %(start)s) / %(step)s)::int" if step else "0"
-    return f"""{_activity_sql(service, definition, step)},
+    executables = "AND c.binary_id = ANY(%(binary_ids)s::bigint[])" if definition.binary_ids is not None else ""
+    return f"""
+    crashes AS MATERIALIZED (
+        SELECT c.device_id, c.binary_id, {crash_bucket} AS bucket
+        FROM engine_crash c
+        WHERE c.time >= %(start)s AND c.time < %(end)s {executables}
+    ),{_activity_sql(service, definition, step)},
     du AS (
         SELECT device_id, user_id, bucket, count(*) AS events, count(*) FILTER (WHERE issue) AS issue_events,
                count(*) FILTER (WHERE error) AS errors, count(*) FILTER (WHERE server_error) AS server_errors,
-               bool_or(issue) AS issue, sum(incoming_traffic) AS incoming, sum(outgoing_traffic) AS outgoing,
-               sum(response_time) AS rt_sum, count(response_time) AS rt_count, array_agg(binary_id) AS binaries
+               bool_or(issue OR crashed) AS issue, sum(incoming_traffic) AS incoming, sum(outgoing_traffic) AS outgoing,
+               sum(response_time) AS rt_sum, count(response_time) AS rt_count, bool_or(crashed) AS crashed
         FROM ev
         GROUP BY device_id, user_id, bucket
-    ),
-    crashed AS (
-        SELECT c.device_id, {crash_bucket} AS bucket, array_agg(c.binary_id) AS binaries
-        FROM engine_crash c
-        WHERE c.time >= %(start)s AND c.time < %(end)s
-        GROUP BY 1, 2
     )"""
 
 
@@ -450,13 +451,12 @@ def _statement(service: Service, definition: Definition, depth_count: int, group
     )
     SELECT {grouping} AS grouping, du.bucket, {key_columns}
            count(DISTINCT du.device_id), count(DISTINCT du.user_id),
-           count(DISTINCT du.device_id) FILTER (WHERE {_issue_sql(definition)}),
+           count(DISTINCT du.device_id) FILTER (WHERE du.issue),
            sum(du.events), sum(du.errors), sum(du.server_errors), sum(du.incoming), sum(du.outgoing),
            sum(du.rt_sum), sum(du.rt_count)
     FROM du
     JOIN engine_device d ON d.id = du.device_id
     JOIN scope s ON s.entity_id = d.entity_id
-    LEFT JOIN crashed cr ON cr.device_id = du.device_id AND cr.bucket = du.bucket
     GROUP BY GROUPING SETS ({sets})
     """
 
@@ -586,16 +586,18 @@ def devices_with_issues(service: Service, view: HierarchyView, node_id: int | No
     definition = resolve_definition(service)
     if definition.matches_nothing:
         return []
-    crashed_binaries = "%(binary_ids)s::bigint[]" if definition.binary_ids is not None else "du.binaries"
+    crash_match = ("c.device_id IN (SELECT device_id FROM ev)" if definition.binary_ids is not None else
+                   "EXISTS (SELECT 1 FROM ev WHERE ev.device_id = c.device_id AND ev.binary_id = c.binary_id)")
     sql = f"""
     WITH {_common_ctes(service, definition)},
+    crash_counts AS (
+        SELECT c.device_id, count(*) AS crashes FROM crashes c WHERE {crash_match} GROUP BY c.device_id
+    ),
     per_device AS (
         SELECT du.device_id, sum(du.issue_events) AS issue_events, sum(du.errors) AS errors,
-               max(COALESCE((SELECT count(*) FROM unnest(cr.binaries) AS b(id) WHERE b.id = ANY({crashed_binaries})),
-                            0)) AS crashes,
-               bool_or({_issue_sql(definition)}) AS has_issue
+               COALESCE(max(cc.crashes), 0) AS crashes, bool_or(du.issue) AS has_issue
         FROM du
-        LEFT JOIN crashed cr ON cr.device_id = du.device_id AND cr.bucket = du.bucket
+        LEFT JOIN crash_counts cc ON cc.device_id = du.device_id
         GROUP BY du.device_id
     )
     SELECT d.device_uid, d.name, en.name, d.last_logged_on_user, p.issue_events, p.errors, p.crashes
