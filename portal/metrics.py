@@ -27,6 +27,7 @@ Families (all prefixed ``opendex_``):
                                                     ``retry``, ``revoked``)
 ``remote_action_executions``             gauge      status: executions in the database, read at each
                                                     scrape (one indexed ``GROUP BY``)
+``database_up``                          gauge      1 when that read worked, else 0 (and no executions)
 =======================================  =========  ==================================================
 
 Who may read ``/metrics``: see ``metrics_view`` (never public by default).
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -116,9 +118,12 @@ def celery_task_outcome(task_name: str | None, outcome: str) -> None:
 
 
 class DatabaseCollector:
-    """Figures whose truth is the database, shared by every process and machine."""
+    """Figures whose truth is the database, shared by every process and machine. When the database
+    cannot answer, the scrape still succeeds: ``opendex_database_up`` says 0 and the database families
+    are left out (the process figures are what tells what happened)."""
 
     def describe(self):
+        yield GaugeMetricFamily("opendex_database_up", "Whether the database answered this scrape.")
         yield GaugeMetricFamily("opendex_remote_action_executions", "Remote-action executions by status.",
                                 labels=["status"])
 
@@ -127,9 +132,15 @@ class DatabaseCollector:
 
         from remote_actions.models import Execution
 
+        try:
+            counts = dict(Execution.objects.order_by().values_list("status").annotate(n=Count("pk")))
+        except Exception:  # the database is down or not migrated: a scrape must not fail for it
+            logging.getLogger(__name__).warning("metrics: the database did not answer", exc_info=True)
+            yield GaugeMetricFamily("opendex_database_up", "Whether the database answered this scrape.", value=0)
+            return
+        yield GaugeMetricFamily("opendex_database_up", "Whether the database answered this scrape.", value=1)
         family = GaugeMetricFamily("opendex_remote_action_executions", "Remote-action executions by status.",
                                    labels=["status"])
-        counts = dict(Execution.objects.order_by().values_list("status").annotate(n=Count("pk")))
         for status in Execution.Status.values:
             family.add_metric([status], counts.get(status, 0))
         yield family

@@ -221,6 +221,22 @@ def test_with_a_token_every_reader_needs_it(settings):
 
 
 @pytest.mark.django_db
+def test_a_database_out_of_reach_does_not_fail_the_scrape(settings, monkeypatch):
+    from django.db.models import QuerySet
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("the database is gone")
+
+    settings.METRICS_TOKEN = ""
+    assert value(scrape(), "opendex_database_up") == 1
+    monkeypatch.setattr(QuerySet, "_fetch_all", unavailable)
+    values = scrape()
+    assert value(values, "opendex_database_up") == 0
+    assert not any(name == "opendex_remote_action_executions" for name, _labels in values)
+    assert any(name == "opendex_http_requests_total" for name, _labels in values)
+
+
+@pytest.mark.django_db
 def test_openmetrics_when_asked(settings):
     settings.METRICS_TOKEN = ""
     response = Client().get("/metrics", HTTP_ACCEPT="application/openmetrics-text; version=1.0.0")
