@@ -13,10 +13,11 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from .dashboard import dashboard_view
 from .models import Service, ServiceDestination, ServiceDomain, ServiceExecutable, ServicePort
 
 
@@ -119,7 +120,7 @@ class ServiceAdmin(admin.ModelAdmin):
     readonly_fields = ("uid", "created", "updated")
     filter_horizontal = ("consumer_entities",)
     inlines = (DestinationInline, PortInline, DomainInline, ExecutableInline)
-    list_display = ("name", "type", "uid", "warning_threshold", "error_threshold", "consumers", "overview")
+    list_display = ("name", "type", "uid", "warning_threshold", "error_threshold", "consumers", "overview", "dashboard")
     list_filter = ("type", "all_devices")
     search_fields = ("name", "description", "uid")
     search_help_text = "Search services by name, description or UID."
@@ -139,3 +140,14 @@ class ServiceAdmin(admin.ModelAdmin):
     def overview(self, obj: Service) -> str:
         url = reverse("service-health-api:overview") + "?" + urlencode({"metric": str(obj.uid), "format": "table"})
         return format_html('<a href="{}">overview</a>', url)
+
+    @admin.display(description="dashboard")
+    def dashboard(self, obj: Service) -> str:
+        url = reverse("admin:service_health_service_dashboard", args=[obj.pk])
+        return format_html('<a href="{}" class="dashboardlink">dashboard</a>', url)
+
+    def get_urls(self):
+        """The service dashboard (``service_health.dashboard``), then the admin's own pages."""
+        view = self.admin_site.admin_view(lambda request, object_id: dashboard_view(self, request, object_id))
+        return [path("<path:object_id>/dashboard/", view, name="service_health_service_dashboard"),
+                *super().get_urls()]

@@ -1,5 +1,6 @@
-"""OpenAPI path item of the Services API (``services.md``): ``GET /api/beta/service/data/overview``;
-merged into ``/api/schema/`` by ``portal.openapi``. The example follows the contract's."""
+"""OpenAPI path items of the Services API (``services.md``): ``GET /api/beta/service/data/overview`` and
+the discovery page ``GET /api/beta/services``; merged into ``/api/schema/`` by ``portal.openapi``. The
+example follows the contract's."""
 
 from __future__ import annotations
 
@@ -183,6 +184,35 @@ PATHS = {
                               headers={"Retry-After": header("Retry-After")}),
                 "500": _error("Unexpected failure; the message names the request id the log holds."),
             },
+        },
+    },
+}
+
+PATHS["/api/beta/services"] = {
+    "get": {
+        "operationId": "serviceDiscovery",
+        "summary": "Discovery page of the Services API (HTML)",
+        "description": (
+            "A browsable HTML page for the account: the services (name, type, UID), the hierarchies with their "
+            "levels, and per service and hierarchy the nodes of the account's view domain as a tree from the root, "
+            "each with its status over the last hour (green, yellow or red) and links to the matching overview "
+            "URLs in each format (`table`, `json`, `csv`): a path query per node, a hierarchy-level query per "
+            "level, and the service's default query. Query parameters are ignored. Errors are JSON."
+        ),
+        "tags": [TAG],
+        "security": BASIC,
+        "responses": {
+            "200": response("The page.", {
+                "text/html": {"schema": {"type": "string"},
+                              "example": "<!DOCTYPE html><html>…<ul class=\"tree\">…</ul>…</html>"},
+            }),
+            "401": _error("No, wrong or inactive credentials.", "ServiceUnauthorized",
+                          headers={"WWW-Authenticate": header("WWW-Authenticate-Basic")}),
+            "404": _error("The Services API is off.", "ServiceNotFound"),
+            "405": _error("Another method than GET or HEAD.", headers={"Allow": header("Allow")}),
+            "429": _error("Too many failed authentications for the account or address.",
+                          headers={"Retry-After": header("Retry-After")}),
+            "500": _error("Unexpected failure; the message names the request id the log holds."),
         },
     },
 }
