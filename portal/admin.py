@@ -248,8 +248,24 @@ class HierarchyNodeInline(admin.TabularInline):
         return super().get_queryset(request).select_related(*NODE_PATH_RELATED)
 
 
+class HierarchyForm(forms.ModelForm):
+    """The position may be left empty (0: listed by name among the others at 0)."""
+
+    class Meta:
+        model = Hierarchy
+        fields = ("name", "description", "position")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["position"].required = False
+
+    def clean_position(self) -> int:
+        return self.cleaned_data.get("position") or 0
+
+
 @admin.register(Hierarchy)
 class HierarchyAdmin(admin.ModelAdmin):
+    form = HierarchyForm
     list_display = ("name", "position", "description", "number_of_levels", "number_of_nodes")
     list_editable = ("position",)
     search_fields = ("name", "description")
