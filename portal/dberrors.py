@@ -144,7 +144,7 @@ SHAPES: list[tuple[re.Pattern, Callable[[str], HttpResponse]]] = [
     (re.compile(r"^/(oauth2/|api/v1/token/?$)"), _token),
     (re.compile(r"^/api/config/v1(/|$)"), _config_api),
     (re.compile(r"^/api/configuration/"), _drf),
-    (re.compile(r"^/api/beta/service/"), _error_field),
+    (re.compile(r"^/api/beta/services?(/|$)"), _error_field),
     (re.compile(r"^/api/"), _other_api),
     (re.compile(r""), _page),
 ]
