@@ -13,8 +13,16 @@ through ``services.create_request``; the others add their executions to it. A Po
 lock on the request id serializes them, and an Engine that already has executions in the request
 (a redelivered task) stores nothing again. Adding to an existing request goes through
 ``services.copy_executions``, the very writer ``create_request`` uses (same statuses, e.g.
-``unsupported_platform``). No new table: answers are the tasks' Celery results (the PostgreSQL
-result backend), polled with a deadline, so the call returns in time even with no worker at all.
+``unsupported_platform``). Answers are the tasks' Celery results (the PostgreSQL result backend),
+polled with a deadline, so the call returns in time even with no worker at all.
+
+Nothing is lost when a worker dies: each Engine's part is a ``ClassicDispatch`` row from the send
+until the task has answered, and ``redo_lost_dispatches`` (beat, every minute) sends a part again
+when it has had no answer for ``REDO_AFTER_SECONDS`` — kombu's SQLAlchemy transport never redelivers
+the message of a worker killed mid-task, and Redis redelivers only after its visibility timeout.
+A part is sent at most ``MAX_SENDS`` times, then given up (logged). Sending twice is safe: the task
+stores an Engine's executions once. An answer given to the caller stays as it was (``timeout`` when
+the task was lost); the executions a redone part stores count, as for any late answer.
 
 Decisions where the documentation is silent:
 - ``timeoutSeconds`` is an integer from 1 to 3600; ``requestUid`` a string; ``params`` an object of
@@ -37,6 +45,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from celery.result import AsyncResult
 from django.db import connection, transaction
@@ -44,7 +53,7 @@ from django.utils import timezone
 
 from engine.models import Device, Engine
 from remote_actions import services
-from remote_actions.models import Execution, RemoteAction, Request, TriggerMethod
+from remote_actions.models import ClassicDispatch, Execution, RemoteAction, Request, TriggerMethod
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,10 @@ EXTERNAL_SOURCE = "act_v2"
 QUEUE: str | None = None
 POLL_INTERVAL_SECONDS = 0.05
 MAX_TIMEOUT_SECONDS = 3600
+REDO_AFTER_SECONDS = 120  # an unanswered part is sent again after this long (tasks take seconds)
+MAX_SENDS = 5
+KEEP_ANSWERED_SECONDS = 86400  # answered parts are deleted by the sweep after a day
+ABANDONED = "abandoned"
 
 OK, TIMEOUT, ENGINE_ERROR = "ok", "timeout", "engine_error"
 NOT_CONNECTED, EXCLUDED, NO_PERMISSION = "not_connected", "excluded", "no_permission"
@@ -207,18 +220,25 @@ def dispatch(call: Call, the_plan: Plan, account) -> None:
     from remote_actions.tasks import classic_run_on_engine
 
     entity_ids = view_domain_entities(account)
+    parts = {}
     for answer in the_plan.to_dispatch:
         kwargs = {
             "request_id": str(the_plan.request_id), "engine_id": answer.engine_id, "action_id": call.action.pk,
             "device_uids": call.device_uids, "params": call.params, "entity_ids": entity_ids,
             "request_uid": call.request_uid, "requested_by": account.get_username(),
         }
-        options = {"queue": QUEUE} if QUEUE else {}
+        parts[answer.engine_id] = ClassicDispatch(request_id=the_plan.request_id, engine_id=answer.engine_id,
+                                                  task_kwargs=kwargs)
+    ClassicDispatch.objects.bulk_create(parts.values())  # kept before sending: a lost task is sent again
+    options = {"queue": QUEUE} if QUEUE else {}
+    for answer in the_plan.to_dispatch:
         try:
-            answer.task_id = classic_run_on_engine.apply_async(kwargs=kwargs, **options).id
+            answer.task_id = classic_run_on_engine.apply_async(kwargs=parts[answer.engine_id].task_kwargs,
+                                                               **options).id
         except Exception as error:  # broker down: this Engine cannot be reached
             log.exception("classic Act API: dispatch to Engine %s failed", answer.database_uid)
             answer.code, answer.message = ENGINE_ERROR, f"dispatch failed: {type(error).__name__}"
+            mark_answered(str(the_plan.request_id), answer.engine_id, ENGINE_ERROR)
 
 
 def wait(the_plan: Plan, timeout_seconds: float, started: float | None = None) -> None:
@@ -260,7 +280,22 @@ def run_on_engine(request_id: str, engine_id: int, action_id: int, device_uids: 
                   params: dict[str, str] | None = None, entity_ids: list[int] | None = None,
                   request_uid: str = "", requested_by: str = "") -> dict[str, str]:
     """One Engine's answer ``{"code", "message"}``: stores an execution for each listed device it
-    holds (within ``entity_ids`` when given) in the call's request. Idempotent."""
+    holds (within ``entity_ids`` when given) in the call's request, then records the part answered.
+    Idempotent."""
+    answer = _store_on_engine(request_id, engine_id, action_id, device_uids, params, entity_ids, request_uid,
+                              requested_by)
+    mark_answered(request_id, engine_id, answer["code"])
+    return answer
+
+
+def mark_answered(request_id: str, engine_id: int, code: str) -> None:
+    ClassicDispatch.objects.filter(request_id=request_id, engine_id=engine_id, answered=None).update(
+        answered=timezone.now(), outcome=code)
+
+
+def _store_on_engine(request_id: str, engine_id: int, action_id: int, device_uids: list[str],
+                     params: dict[str, str] | None, entity_ids: list[int] | None, request_uid: str,
+                     requested_by: str) -> dict[str, str]:
     engine = Engine.objects.filter(pk=engine_id).first()
     if engine is None:
         return {"code": ENGINE_ERROR, "message": "Engine no longer exists"}
@@ -296,3 +331,38 @@ def run_on_engine(request_id: str, engine_id: int, action_id: int, device_uids: 
     except services.RemoteActionError as error:
         return {"code": ENGINE_ERROR, "message": error.message}
     return {"code": OK, "message": ""}
+
+
+# -- Parts whose task was lost ---------------------------------------------------------------------
+
+
+def redo_lost_dispatches(redo_after: float | None = None) -> dict[str, int]:
+    """Sends again each part unanswered for ``redo_after`` seconds (``REDO_AFTER_SECONDS``) since its
+    last send; gives up on a part sent ``MAX_SENDS`` times; deletes parts answered over a day ago.
+    Returns ``{"sent": n, "abandoned": n, "deleted": n}``."""
+    from remote_actions.tasks import classic_run_on_engine
+
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=REDO_AFTER_SECONDS if redo_after is None else redo_after)
+    options = {"queue": QUEUE} if QUEUE else {}
+    sent = abandoned = 0
+    with transaction.atomic():
+        lost = ClassicDispatch.objects.select_for_update(skip_locked=True).filter(answered=None, sent__lte=cutoff)
+        for part in lost:
+            if part.attempts >= MAX_SENDS:
+                log.error("classic Act API: Engine %s never answered request %s after %d sends; given up",
+                          part.engine_id, part.request_id, part.attempts)
+                part.answered, part.outcome = now, ABANDONED
+                part.save(update_fields=["answered", "outcome"])
+                abandoned += 1
+                continue
+            log.warning("classic Act API: Engine %s has not answered request %s (sent %d times); sending again",
+                        part.engine_id, part.request_id, part.attempts)
+            classic_run_on_engine.apply_async(kwargs=part.task_kwargs, **options)
+            part.attempts += 1
+            part.sent = now
+            part.save(update_fields=["attempts", "sent"])
+            sent += 1
+    deleted, _ = ClassicDispatch.objects.filter(
+        answered__lt=now - timedelta(seconds=KEEP_ANSWERED_SECONDS)).delete()
+    return {"sent": sent, "abandoned": abandoned, "deleted": deleted}

@@ -17,8 +17,9 @@ import uuid
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
-from engine.models import Device
+from engine.models import Device, Engine
 
 remote_action_id_validator = RegexValidator(
     r"^#[a-z0-9_]{1,255}$", "# followed by 1 to 255 lowercase letters, digits or underscores."
@@ -240,3 +241,27 @@ class DeviceEnrollment(models.Model):
 
     def __str__(self) -> str:
         return f"enrollment of {self.device_id}"
+
+
+class ClassicDispatch(models.Model):
+    """One Engine's part of a classic Act API v2 call (``remote_actions.classic``), kept from the send
+    until the Engine's task has answered, so that a part whose task was lost — its worker killed:
+    kombu's SQLAlchemy transport never redelivers a message it handed out — is sent again by the
+    sweep (``classic.redo_lost_dispatches``, beat, every minute). The task is idempotent, so a part
+    sent twice (a slow task, Redis redelivering too) stores its executions once."""
+
+    request_id = models.UUIDField(help_text="The call's request (created by the first Engine to answer).")
+    engine = models.ForeignKey(Engine, on_delete=models.CASCADE, related_name="+")
+    task_kwargs = models.JSONField(help_text="The task's arguments, to send it again.")
+    created = models.DateTimeField(default=timezone.now)
+    sent = models.DateTimeField(default=timezone.now, help_text="Last sent.")
+    attempts = models.PositiveSmallIntegerField(default=1)
+    answered = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, blank=True, help_text="The Engine's answer code, or abandoned.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request_id", "engine"], name="ra_classic_dispatch_once")]
+        indexes = [models.Index(fields=["sent"], name="ra_classic_unanswered", condition=models.Q(answered=None))]
+
+    def __str__(self) -> str:
+        return f"classic call {self.request_id} on Engine {self.engine_id}"

@@ -1,6 +1,9 @@
-"""Celery tasks of remote actions: expiry (every minute) and the demo fleet simulator (every 10 s).
+"""Celery tasks of remote actions: expiry (every minute), the demo fleet simulator (every 10 s), the
+classic Act API's per-Engine parts and the sweep that sends lost ones again (every minute).
 
-Both are scheduled by the data migration ``0002_periodic_tasks`` (django-celery-beat)."""
+The schedules are data migrations (``0002_periodic_tasks``, ``0003_classic_dispatch``; django-celery-beat)."""
+
+import contextlib
 
 from celery import shared_task
 
@@ -29,5 +32,18 @@ def classic_run_on_engine(**kwargs) -> dict[str, str]:
     except Exception as error:  # the Engine failed: answered as engine_error, never lost
         import logging
 
+        from portal import dberrors
+
         logging.getLogger(__name__).exception("classic Act API: Engine task failed")
+        if not dberrors.is_unavailable(error):  # a database outage: left to the sweep to send again
+            with contextlib.suppress(Exception):  # unmarked, the part is only sent again
+                classic.mark_answered(kwargs["request_id"], kwargs["engine_id"], classic.ENGINE_ERROR)
         return {"code": "engine_error", "message": f"Engine failed: {type(error).__name__}"}
+
+
+@shared_task(name="remote_actions.redo_lost_classic_dispatches")
+def redo_lost_classic_dispatches() -> dict[str, int]:
+    """Classic Act parts whose task was lost (a worker killed) sent again (every minute)."""
+    from remote_actions import classic
+
+    return classic.redo_lost_dispatches()

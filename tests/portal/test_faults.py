@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import threading
 import time
 
@@ -227,3 +229,85 @@ def test_a_real_restart_under_load_answers_503_and_recovers_in_the_same_processe
     after = [record for record in records if record[0] > up + 1]
     assert before and all(record[2] == 200 for record in before)
     assert after and all(record[2] == 200 for record in after), statuses  # recovered, no restart
+
+
+# -- A worker killed during a classic Act fan-out ----------------------------------------------------
+
+
+def blocked_on_executions(info: dict) -> bool:
+    """True once some session waits for a lock on the executions table."""
+    with psycopg.connect(host=info["HOST"], port=info["PORT"], user=info["USER"], dbname=info["NAME"],
+                         autocommit=True) as conn:
+        return bool(conn.execute(
+            "SELECT 1 FROM pg_locks WHERE NOT granted AND relation = 'remote_actions_execution'::regclass"
+        ).fetchone())
+
+
+def wait_for(condition, timeout: float, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout} s")
+        time.sleep(interval)
+    return value
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_during_a_classic_fan_out_loses_nothing_and_stores_once(
+        settings, make_account, celery_workers, monkeypatch):
+    """Kombu's SQLAlchemy transport hides a message when it hands it out and never shows it again: the
+    part of a killed worker would be lost. The sweep sends it again; the executions are stored once."""
+    from remote_actions import classic
+    from remote_actions.models import ClassicDispatch, Execution, Request
+    from tests.remote_actions.conftest import make_action
+
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+    monkeypatch.setattr(classic, "QUEUE", celery_workers.queue)
+    engines = [make_engine("engine-a", database_uid="a" * 32), make_engine("engine-b", database_uid="b" * 32)]
+    devices = [make_device(1, engine=engines[0]), make_device(2, engine=engines[0], platform="mac_os"),
+               make_device(3, engine=engines[1])]
+    action = make_action()
+    make_account("actor", PASSWORD, finder_access=True, allow_remote_action_api=True)
+    body = {"remoteActionUid": action.uid, "deviceUids": [device.device_uid for device in devices],
+            "timeoutSeconds": 2}
+    client = Client(HTTP_HOST="localhost")
+    info = connection.settings_dict
+
+    first = celery_workers.start()
+    # The executions table locked: the worker's task stops inside its transaction, after its Engine's
+    # advisory lock, where a worker dying leaves nothing behind but a half-done part.
+    blocker = psycopg.connect(host=info["HOST"], port=info["PORT"], user=info["USER"], dbname=info["NAME"])
+    try:
+        blocker.execute("LOCK TABLE remote_actions_execution IN ACCESS EXCLUSIVE MODE")
+        response = client.post("/api/remoteaction/v2/run", json.dumps(body), content_type="application/json",
+                               HTTP_AUTHORIZATION=basic("actor", PASSWORD))
+        assert response.status_code == 200, response.content
+        assert [answer["code"] for answer in response.json()] == ["timeout", "timeout"]
+        wait_for(lambda: blocked_on_executions(info), timeout=40)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    parts = ClassicDispatch.objects.all()
+    assert parts.count() == 2 and {part.attempts for part in parts} == {1}
+    celery_workers.start()  # takes the other Engine's part, still queued
+    wait_for(lambda: ClassicDispatch.objects.filter(answered__isnull=False).count() == 1, timeout=40)
+    time.sleep(2)  # the lost part stays lost: the broker never hands it out again
+    lost = ClassicDispatch.objects.get(answered=None)
+    assert not Execution.objects.filter(device__engine_id=lost.engine_id).exists()
+
+    assert classic.redo_lost_dispatches(redo_after=0) == {"sent": 1, "abandoned": 0, "deleted": 0}
+    wait_for(lambda: not ClassicDispatch.objects.filter(answered=None).exists(), timeout=40)
+    assert set(ClassicDispatch.objects.values_list("outcome", "attempts")) == {("ok", 1), ("ok", 2)}
+    request = Request.objects.get()
+    assert str(request.pk) == str(lost.request_id)
+    stored = sorted(Execution.objects.filter(request=request).values_list("device__device_uid", flat=True))
+    assert stored == sorted(device.device_uid for device in devices)  # each device once: nothing lost
+
+    # Nothing done twice: another sweep has nothing to send, a redelivered part stores nothing.
+    assert classic.redo_lost_dispatches(redo_after=0)["sent"] == 0
+    assert classic.run_on_engine(**lost.task_kwargs) == {"code": "ok", "message": ""}
+    assert Execution.objects.count() == len(devices)
