@@ -112,11 +112,17 @@ def calls(token: str) -> dict:
 
 def send(client: Client, method: str, path: str, body, headers: dict):
     if method == "get":
-        return client.get(path, body or {}, **headers)
-    if isinstance(body, dict):  # a form
-        return client.post(path, body, **headers)
-    content_type = "application/x-www-form-urlencoded" if path.startswith("/oauth2") else "application/json"
-    return client.post(path, body, content_type=content_type, **headers)
+        response = client.get(path, body or {}, **headers)
+    elif isinstance(body, dict):  # a form
+        response = client.post(path, body, **headers)
+    else:
+        content_type = "application/x-www-form-urlencoded" if path.startswith("/oauth2") else "application/json"
+        response = client.post(path, body, content_type=content_type, **headers)
+    if response.streaming:
+        # Read to the end, as a WSGI server does: that closes the result's read transaction now. Left to the
+        # garbage collector, it would close during a later request's query on the same connection.
+        response.body = b"".join(response.streaming_content)
+    return response
 
 
 @pytest.mark.django_db(transaction=True)
