@@ -30,6 +30,7 @@ from engine import exports
 from engine.models import Binary, Crash, Device, NqlExport, SavedQuery
 from exporters import schedule
 from exporters.models import Exporter, ExporterRun
+from portal.celery import app as platform_app
 from tests.exporters.sink import Answer, Sink, make_credential, make_exporter
 from tests.factories import make_device, make_engine
 
@@ -100,7 +101,9 @@ def _pings(client) -> bool:
 @pytest.fixture
 def redis_workers(redis_url, celery_workers):
     """Two real workers on Redis; yields ``(app, workers)`` where ``app`` sends to that broker."""
-    app = Celery("opendex-redis-test")
+    # Not the current app: shared tasks (``task.delay`` in the code under test) must keep sending through
+    # the platform's app and its broker in the tests that run after this one.
+    app = Celery("opendex-redis-test", set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.conf.broker_url = redis_url
     app.conf.broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
@@ -111,6 +114,7 @@ def redis_workers(redis_url, celery_workers):
     wait_for(lambda: len(app.control.ping(timeout=1)) == 2, timeout=60, interval=0.5)
     yield app, celery_workers, processes
     app.close()
+    platform_app.set_current()
 
 
 def worker_totals(app) -> dict[str, dict[str, int]]:
