@@ -106,6 +106,8 @@ def restart_under_load(args) -> bool:
             same_processes = live.worker_pids(web) == pids and web.poll() is None
         finally:
             live.stop(web)
+        errors = [line for line in (Path(data_dir) / "web.log").read_text(errors="replace").splitlines()
+                  if "ERROR" in line and "Service Unavailable" not in line]
 
     table = Counter((name, status) for _, _, name, status, _ in records)
     print(f"   server stopped at {stop_at - origin:.1f} s, answering again at {up_at - origin:.1f} s "
@@ -131,6 +133,9 @@ def restart_under_load(args) -> bool:
     print(f"   every 503 with Retry-After: 5 and the endpoint's error body: {shapes}; slowest 503 answered in "
           f"{slowest * 1000:.0f} ms")
     print(f"   same gunicorn worker processes throughout, no restart: {same_processes}")
+    if errors:
+        print(f"   errors logged by the web server ({len(errors)}), the first ones:")
+        print("\n".join("      " + line[:3000] for line in errors[:3]))
     ok &= same_processes
     print(f"   outcome: {'PASS' if ok else 'FAIL'}", flush=True)
     return ok

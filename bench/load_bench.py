@@ -13,6 +13,10 @@ Bearer token from the token endpoint, then puts each endpoint under concurrent l
 
 For each: requests/s, latency p50/p99 (wrk's own histogram, corrected for coordinated omission) and
 errors: connection errors, time-outs and any status other than 2xx/3xx. Zero errors expected.
+Each endpoint is warmed up first (``--warmup`` seconds of the same load, not counted: each
+gunicorn thread's first Basic request checks the password with Argon2, which is what the
+verified-credentials cache then saves, and connections are opened), and the warm-up's own figures
+are printed too.
 
     .venv/bin/python bench/load_bench.py [--database opendex_bench] [--duration 20] [--connections 16]
         [--threads 2] [--workers 2] [--web-threads 8]
@@ -122,6 +126,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", default="opendex_bench")
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per endpoint")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of load before, not counted")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
@@ -149,15 +154,20 @@ def main(argv: list[str]) -> int:
                 status, size = check_once(base, method, path, body, authorization)
                 if status != 200:
                     raise RuntimeError(f"{label}: status {status} before the load")
-                figures = run_wrk(base + path, method, body, authorization, duration=args.duration,
-                                  connections=args.connections, threads=args.threads)
-                errors = sum(figures[key] for key in ("connect", "read", "write", "status", "timeout"))
-                failed |= errors > 0
-                rate = figures["requests"] / (figures["duration_us"] / 1e6)
-                print(f"{label:<46} {figures['requests']:>9,} {rate:>8,.0f} {figures['p50_us'] / 1000:>8.1f} "
-                      f"{figures['p90_us'] / 1000:>8.1f} {figures['p99_us'] / 1000:>8.1f} {errors:>7}"
-                      + (f"  ({ {k: figures[k] for k in ('connect', 'read', 'write', 'status', 'timeout')} })"
-                         if errors else "") + f"  [{size:,} bytes each]", flush=True)
+                for phase, seconds in (("warm-up", args.warmup), ("load", args.duration)):
+                    if seconds <= 0:
+                        continue
+                    figures = run_wrk(base + path, method, body, authorization, duration=seconds,
+                                      connections=args.connections, threads=args.threads)
+                    errors = sum(figures[key] for key in ("connect", "read", "write", "status", "timeout"))
+                    failed |= errors > 0
+                    rate = figures["requests"] / (figures["duration_us"] / 1e6)
+                    shown = label if phase == "load" else f"  (warm-up, {seconds} s)"
+                    print(f"{shown:<46} {figures['requests']:>9,} {rate:>8,.0f} {figures['p50_us'] / 1000:>8.1f} "
+                          f"{figures['p90_us'] / 1000:>8.1f} {figures['p99_us'] / 1000:>8.1f} {errors:>7}"
+                          + (f"  ({ {k: figures[k] for k in ('connect', 'read', 'write', 'status', 'timeout')} })"
+                             if errors else "") + (f"  [{size:,} bytes each]" if phase == "load" else ""),
+                          flush=True)
         finally:
             live.stop(web)
     return 1 if failed else 0

@@ -168,10 +168,15 @@ def _refusal(error: psycopg.Error) -> QueryError | None:
 
 def execute(query_plan: p.Plan, timeout: float | None = None) -> QueryResult:
     """Runs a plan. The first batch is read before returning, so time-outs and database errors
-    surface here, before any byte of an answer is sent."""
+    surface here, before any byte of an answer is sent. A result that fits in the first batch is
+    finished here too (cursor closed, read transaction ended): nothing of it can fail once the
+    answer has started, e.g. when the database goes away (a 503 then, not a cut answer)."""
     statement = generate(query_plan)
     batches = _row_batches(statement, _timeout_setting(timeout))
     first = next(batches)
+    if len(first) < FETCH_BATCH_ROWS:
+        for _ in batches:  # ends the generator: closes the cursor and commits
+            pass
 
     def rows() -> Iterator[tuple]:
         yield from first
