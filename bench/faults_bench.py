@@ -8,8 +8,8 @@
    same socket; the load goes on ``--after`` seconds. Expected: only 200 and 503 (with
    ``Retry-After`` and the endpoint's error body), never a 500 or a cut connection; 200 again soon
    after the server is back, from the same gunicorn worker processes.
-2. **Celery workers killed** (SIGKILL) during an exporter run, during a classic Act fan-out, and
-   with Redis as broker: the tests that do it with real workers, run here and reported
+2. **Celery workers killed** (SIGKILL) during an exporter run, during a classic Act fan-out, during
+   an NQL export, and with Redis as broker: the tests that do it with real workers, run here and reported
    (``tests/exporters/test_worker.py``, ``tests/portal/test_faults.py``,
    ``tests/portal/test_redis_broker.py``).
 
@@ -146,6 +146,8 @@ WORKER_TESTS = [
      "tests/exporters/test_worker.py::test_a_killed_workers_run_is_found_stale_and_redone_with_nothing_lost"),
     ("worker killed during a classic Act fan-out (SQLAlchemy broker)",
      "tests/portal/test_faults.py::test_a_worker_killed_during_a_classic_fan_out_loses_nothing_and_stores_once"),
+    ("worker killed during an NQL export (SQLAlchemy broker)",
+     "tests/portal/test_faults.py::test_a_worker_killed_during_an_nql_export_has_it_redone"),
     ("worker killed mid-task with Redis as broker (acks_late redelivery)",
      "tests/portal/test_redis_broker.py::test_a_task_of_a_killed_worker_is_redelivered_by_redis_and_done_once"),
 ]

@@ -17,7 +17,12 @@ admin's *Investigations* page call these; nothing here knows about HTTP.
   ``COMPLETED`` or in ``ERROR`` is left alone, one ``SUBMITTED`` or ``IN_PROGRESS`` (a worker died
   while running it: tasks are acknowledged late, so the broker delivers it again) is (re)done from
   the row. The file is streamed, compressed as asked, to a ``.part`` file of its own attempt and
-  renamed into place when complete: a reader never sees half a file.
+  renamed into place when complete: a reader never sees half a file. An attempt holds a
+  PostgreSQL session-level advisory lock on the export for its whole run: a second delivery of the
+  task while the first still runs (Redis after its visibility timeout) leaves it alone, and the lock
+  disappears with a dead worker's session, which is how ``redo_lost_exports`` (beat, every minute)
+  tells an export whose worker was killed — kombu's SQLAlchemy transport never delivers its task
+  again — from one still running, and sends it again.
 * **Links.** ``results_path`` signs the export id with ``django.core.signing.TimestampSigner``; the
   link is valid ``RESULTS_LINK_SECONDS`` (15 minutes) and needs no token to download.
 """
@@ -42,7 +47,7 @@ from typing import IO
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -287,10 +292,57 @@ def write_export_file(path: Path, compression: str, columns: Sequence[ResultColu
         return write_csv(text, columns, rows, max_rows)
 
 
+def _lock_key(export_id) -> int:
+    return uuid.UUID(str(export_id)).int >> 65  # fits a positive PostgreSQL bigint
+
+
+def _try_lock(export_id) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(export_id)])
+        return cursor.fetchone()[0]
+
+
+def _unlock(export_id) -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(export_id)])
+    except Exception:  # the session is gone, and its lock with it
+        logger.warning("NQL export %s: could not release its lock (the session is gone)", export_id)
+
+
 def run_export(export_id: str) -> str:
     """Runs one export (the Celery task's body); returns the export's final status.
 
     Safe to run again for the same export: see the module's docstring."""
+    try:
+        uuid.UUID(str(export_id))
+    except ValueError:
+        return "MISSING"
+    if not _try_lock(export_id):
+        logger.info("NQL export %s is being run by another worker", export_id)
+        return Status.IN_PROGRESS
+    try:
+        return _run_export(export_id)
+    finally:
+        _unlock(export_id)
+
+
+def redo_lost_exports() -> int:
+    """Sends again every export ``IN_PROGRESS`` whose lock is free (its worker died); their number."""
+    sent = 0
+    for export_id in NqlExport.objects.filter(status=Status.IN_PROGRESS).values_list("pk", flat=True):
+        if not _try_lock(export_id):
+            continue  # running
+        _unlock(export_id)
+        if NqlExport.objects.filter(pk=export_id, status=Status.IN_PROGRESS).exists():  # not just finished
+            logger.warning("NQL export %s was left in progress by a worker that stopped; sending it again",
+                           export_id)
+            enqueue_export(str(export_id))
+            sent += 1
+    return sent
+
+
+def _run_export(export_id: str) -> str:
     with transaction.atomic():
         export = NqlExport.objects.select_for_update().filter(pk=export_id).first()
         if export is None:

@@ -5,7 +5,8 @@
    back, in the same process (in process here; ``test_a_real_restart_under_load`` restarts a real
    server under a live gunicorn, and ``bench/faults_bench.py`` does it under wrk load).
 2. A worker killed during a classic Act fan-out: the lost Engine task is redone by the sweep and the
-   executions are stored exactly once. (A worker killed during an exporter run:
+   executions are stored exactly once. A worker killed during an NQL export: the sweep finds the
+   export's lock gone and sends it again. (A worker killed during an exporter run:
    ``tests/exporters/test_worker.py``.)
 """
 
@@ -317,3 +318,76 @@ def test_a_worker_killed_during_a_classic_fan_out_loses_nothing_and_stores_once(
     assert classic.redo_lost_dispatches(redo_after=0)["sent"] == 0
     assert classic.run_on_engine(**lost.task_kwargs) == {"code": "ok", "message": ""}
     assert Execution.objects.count() == len(devices)
+
+
+# -- A worker killed during an NQL export -------------------------------------------------------------
+
+
+def blocked_on(info: dict, table: str) -> bool:
+    with psycopg.connect(host=info["HOST"], port=info["PORT"], user=info["USER"], dbname=info["NAME"],
+                         autocommit=True) as conn:
+        return bool(conn.execute("SELECT 1 FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
+                                 [table]).fetchone())
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_during_an_nql_export_has_it_redone(celery_workers, monkeypatch):
+    """The export's task is lost with the worker (SQLAlchemy broker); the export stays IN_PROGRESS
+    with its advisory lock gone, so the sweep sends it again and another worker completes it."""
+    from engine import exports
+    from engine.models import NqlExport
+    from engine.tasks import run_nql_export
+
+    monkeypatch.setattr(exports, "enqueue_export",
+                        lambda export_id: run_nql_export.apply_async(args=[export_id], queue=celery_workers.queue))
+    engine = make_engine()
+    for number in range(1, 6):
+        make_device(number, engine=engine)
+    query = SavedQuery.objects.create(nql_id="#names", name="names", text="devices | list name | sort name asc")
+    info = connection.settings_dict
+
+    first = celery_workers.start()
+    blocker = psycopg.connect(host=info["HOST"], port=info["PORT"], user=info["USER"], dbname=info["NAME"])
+    try:
+        blocker.execute("LOCK TABLE engine_device IN ACCESS EXCLUSIVE MODE")  # the export's query waits
+        export = exports.submit_export(query, {}, "NONE")
+        wait_for(lambda: blocked_on(info, "engine_device"), timeout=40)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    export.refresh_from_db()
+    assert (export.status, export.attempts) == (NqlExport.Status.IN_PROGRESS, 1)
+
+    celery_workers.start()
+    wait_for(lambda: exports.redo_lost_exports() == 1, timeout=30, interval=0.5)  # once the session is gone
+    wait_for(lambda: NqlExport.objects.get(pk=export.pk).status == NqlExport.Status.COMPLETED, timeout=40)
+    export.refresh_from_db()
+    assert (export.attempts, export.row_count) == (2, 5)
+    text = (celery_workers.directory / "exports" / export.file_path).read_text()
+    assert text.splitlines() == ["device.name", *(f"DEV-{n:05d}" for n in range(1, 6))]
+    assert exports.redo_lost_exports() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_running_elsewhere_is_left_alone_by_a_second_delivery(monkeypatch, settings, tmp_path):
+    from engine import exports
+    from engine.models import NqlExport
+
+    settings.DATA_DIR = tmp_path  # the export file of the last call
+    monkeypatch.setattr(exports, "enqueue_export", lambda export_id: None)
+    make_device(1)
+    query = SavedQuery.objects.create(nql_id="#names", name="names", text="devices | list name")
+    export = exports.submit_export(query, {}, "NONE")
+    NqlExport.objects.filter(pk=export.pk).update(status=NqlExport.Status.IN_PROGRESS, attempts=1)
+    info = connection.settings_dict
+    with psycopg.connect(host=info["HOST"], port=info["PORT"], user=info["USER"], dbname=info["NAME"],
+                         autocommit=True) as running:  # the first delivery, still at work
+        running.execute("SELECT pg_advisory_lock(%s)", [exports._lock_key(export.pk)])
+        assert exports.run_export(str(export.pk)) == NqlExport.Status.IN_PROGRESS
+        assert exports.redo_lost_exports() == 0
+        assert NqlExport.objects.get(pk=export.pk).attempts == 1  # untouched
+    assert exports.run_export(str(export.pk)) == NqlExport.Status.COMPLETED  # its session gone: redone
+    assert NqlExport.objects.get(pk=export.pk).attempts == 2
