@@ -305,7 +305,7 @@ def test_engines_that_do_not_answer_time_out(client, world, actor, monkeypatch):
     assert [(e["databaseUid"], e["code"]) for e in response.json()] == [
         ("a" * 32, "timeout"), ("b" * 32, "timeout"), ("c" * 32, "not_connected"),
     ]
-    assert 1.0 <= elapsed < 3.0
+    assert 1.0 <= elapsed < 6.0  # the 1 s timeout, plus dispatch on a busy machine; far from the default 60 s
     assert not Request.objects.exists()  # nothing answered: nothing stored yet
 
 
