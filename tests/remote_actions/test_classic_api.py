@@ -256,7 +256,7 @@ def test_unknown_listed_engines_are_excluded_and_disconnected_ones_not_connected
     body = body_for(world, engineDatabaseUids=["D" * 32, "C" * 32], timeoutSeconds=30)
     started = time.monotonic()
     response = call(client, body)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # nothing waits for the 30 s timeout
     assert response.status_code == 200
     assert response.json() == [
         {"databaseUid": "d" * 32, "code": "excluded", "message": "Unknown Engine database UID"},

@@ -4,7 +4,6 @@ of the checks, the 10,000-device execute and following a request through NXQL.""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import timedelta
 
@@ -380,12 +379,8 @@ def test_execute_10000_devices(client, token, actions):
     )
     devices = [f"00000000-0000-4000-a000-{n:012x}" for n in range(2, 10002)]
     body = json.dumps({"remoteActionId": "#get_device_info", "devices": devices})
-    started = time.perf_counter()
-    response = post(client, token, body)
-    elapsed = time.perf_counter() - started
-    print(f"execute on 10,000 devices: {elapsed * 1000:.0f} ms")
+    response = post(client, token, body)  # its speed is measured by bench/remote_actions_bench.py
     assert response.status_code == 200, response.content[:500]
-    assert elapsed < 3  # target under 1 s; margin for a loaded test machine
     request_id = response.json()["requestId"]
     assert Execution.objects.filter(request_id=request_id).count() == 10000
     _, rows = nxql('(select (status) (from remote_action_execution (where remote_action_execution '
