@@ -250,6 +250,12 @@ def blocked_on_executions(info: dict) -> bool:
         ).fetchone())
 
 
+def session_alive(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+        return cursor.fetchone()[0] > 0
+
+
 def wait_for(condition, timeout: float, interval: float = 0.1):
     deadline = time.monotonic() + timeout
     while not (value := condition()):
@@ -389,5 +395,8 @@ def test_an_export_running_elsewhere_is_left_alone_by_a_second_delivery(monkeypa
         assert exports.run_export(str(export.pk)) == NqlExport.Status.IN_PROGRESS
         assert exports.redo_lost_exports() == 0
         assert NqlExport.objects.get(pk=export.pk).attempts == 1  # untouched
+        running_pid = running.info.backend_pid
+    # The server ends a closed session (and frees its lock) a moment after the client closes it.
+    wait_for(lambda: not session_alive(running_pid), timeout=20)
     assert exports.run_export(str(export.pk)) == NqlExport.Status.COMPLETED  # its session gone: redone
     assert NqlExport.objects.get(pk=export.pk).attempts == 2
