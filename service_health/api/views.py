@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
 from collections.abc import Callable
 
 from django.http import HttpResponse, JsonResponse
@@ -23,6 +22,7 @@ from rest_framework import exceptions
 
 from portal.authentication import basic_authenticate, error_status_and_headers
 from portal.dberrors import reraise_if_unavailable
+from portal.logs import current_request_id
 from portal.models import PlatformSettings
 from service_health import discovery, services
 from service_health.api.serializers import overview_csv, overview_html, overview_json
@@ -58,13 +58,13 @@ def services_endpoint(handler: Callable[..., HttpResponse]) -> Callable[..., Htt
         except exceptions.APIException as error:
             status, headers = error_status_and_headers(error)
             return error_response(status, AUTHENTICATION_MESSAGES.get(status, str(error.detail)), headers)
-        request_id = uuid.uuid4().hex
         try:
             return handler(request, account)
         except services.OverviewError as error:
             return error_response(error.status, error.message)
         except Exception:
             reraise_if_unavailable()
+            request_id = current_request_id()  # the one on the request's log lines and X-Request-ID
             logger.exception("Services API %s failed (request id %s)", handler.__name__, request_id)
             return error_response(500, f"internal error (request id {request_id})")
 

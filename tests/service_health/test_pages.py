@@ -217,6 +217,7 @@ def test_an_unexpected_failure_is_a_json_500_with_a_request_id(api, monkeypatch,
     message = response.json()["error"]
     assert message.startswith("internal error (request id ")
     assert message[len("internal error (request id "):-1] in caplog.text
+    assert message == f"internal error (request id {response['X-Request-ID']})"  # the request's own id
 
 
 # -- Discovery page: contents -------------------------------------------------------------------------------
