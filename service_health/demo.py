@@ -112,15 +112,25 @@ def _next_id(table: str) -> int:
         return cursor.fetchone()[0]
 
 
+def _incident_users(ctx: DemoContext, table: str, column: str, name: str, incident: tuple[str, float],
+                    scope: str):
+    """The incident's random generator and the (device, user, binary) triples it hits: a share of those
+    of the entity using ``name`` (none when nobody there uses it)."""
+    entity, share = incident
+    users = _users_of(table, column, name, entity)
+    if not users:
+        return None, []
+    rng = ctx.rng("service_health", scope)
+    return rng, sorted(rng.sample(users, max(1, round(len(users) * share))))
+
+
 def seed_outlook_incident(ctx: DemoContext) -> None:
     """Timeouts and rejected connections to outlook.office365.com:443 for a share of Paris devices."""
-    entity, share = OUTLOOK_INCIDENT
     table = Connection._meta.db_table
-    users = _users_of(table, "destination_id", "outlook.office365.com", entity)
-    if not users:
+    rng, hit = _incident_users(ctx, table, "destination_id", "outlook.office365.com", OUTLOOK_INCIDENT,
+                               "outlook_incident")
+    if not hit:
         return
-    rng = ctx.rng("service_health", "outlook_incident")
-    hit = sorted(rng.sample(users, max(1, round(len(users) * share))))
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM engine_destination WHERE name = 'outlook.office365.com' ORDER BY id LIMIT 1")
         destination_id = cursor.fetchone()[0]
@@ -142,13 +152,11 @@ def seed_outlook_incident(ctx: DemoContext) -> None:
 
 def seed_intranet_incident(ctx: DemoContext) -> None:
     """Slow (3-9 s) and 503 answers from intranet.example.com for a share of Boston devices."""
-    entity, share = INTRANET_INCIDENT
     table = WebRequest._meta.db_table
-    users = _users_of(table, "domain_id", "intranet.example.com", entity)
-    if not users:
+    rng, hit = _incident_users(ctx, table, "domain_id", "intranet.example.com", INTRANET_INCIDENT,
+                               "intranet_incident")
+    if not hit:
         return
-    rng = ctx.rng("service_health", "intranet_incident")
-    hit = sorted(rng.sample(users, max(1, round(len(users) * share))))
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM engine_domain WHERE name = 'intranet.example.com'")
         domain_id = cursor.fetchone()[0]
